@@ -1,0 +1,8 @@
+//! POST /webhooks/evaluation
+
+use shared::events::EventType;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::run_webhook(EventType::Evaluation).await
+}

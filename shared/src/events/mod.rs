@@ -1,0 +1,181 @@
+//! Lifecycle events: the six webhook types, their typed payloads, and the normalized envelope
+//! that travels on the queue.
+
+mod envelope;
+mod fields;
+mod parse;
+
+pub use envelope::{EventEnvelope, ENVELOPE_SCHEMA_VERSION};
+pub use fields::FieldError;
+pub use parse::{parse_event_body, ParsedBody};
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::money::Money;
+
+/// The six webhook endpoints, one Lambda each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Purchase,
+    Evaluation,
+    Reset,
+    Funded,
+    Chargeback,
+    Refund,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 6] = [
+        EventType::Purchase,
+        EventType::Evaluation,
+        EventType::Reset,
+        EventType::Funded,
+        EventType::Chargeback,
+        EventType::Refund,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Purchase => "purchase",
+            EventType::Evaluation => "evaluation",
+            EventType::Reset => "reset",
+            EventType::Funded => "funded",
+            EventType::Chargeback => "chargeback",
+            EventType::Refund => "refund",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown event type {s:?}"))
+    }
+}
+
+/// The normalized, typed content of one lifecycle event. Tagged by `kind` on the wire so the
+/// processor can match on it without knowing which endpoint it came through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventPayload {
+    Purchase(Purchase),
+    EvaluationStarted(EvaluationStarted),
+    EvaluationFailed(EvaluationFailed),
+    EvaluationPassed(EvaluationPassed),
+    Reset(Reset),
+    Funded(Funded),
+    Chargeback(Chargeback),
+    Refund(Refund),
+}
+
+impl EventPayload {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            EventPayload::Purchase(_) => EventType::Purchase,
+            EventPayload::EvaluationStarted(_)
+            | EventPayload::EvaluationFailed(_)
+            | EventPayload::EvaluationPassed(_) => EventType::Evaluation,
+            EventPayload::Reset(_) => EventType::Reset,
+            EventPayload::Funded(_) => EventType::Funded,
+            EventPayload::Chargeback(_) => EventType::Chargeback,
+            EventPayload::Refund(_) => EventType::Refund,
+        }
+    }
+}
+
+/// A challenge bought. Creates the attribution from the click/affiliate id or coupon it carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purchase {
+    pub transaction_id: String,
+    pub challenge_id: String,
+    pub tier: String,
+    /// Nominal trading account size (e.g. 100000): a product attribute, not money that moves.
+    pub account_size: Decimal,
+    pub price: Money,
+    pub affiliate_id: Option<String>,
+    pub click_id: Option<String>,
+    pub coupon_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluationStarted {
+    pub challenge_id: String,
+    pub account_size: Decimal,
+    pub start_date: NaiveDate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    DrawdownLimit,
+    TimeExpired,
+    RuleViolation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluationFailed {
+    pub challenge_id: String,
+    pub reason: FailureReason,
+    pub days_active: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluationPassed {
+    pub challenge_id: String,
+    pub pass_date: NaiveDate,
+    pub days_to_pass: u32,
+}
+
+/// A reset bought for an existing challenge; commissionable when the plan's scope includes resets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reset {
+    pub transaction_id: String,
+    pub original_challenge_id: String,
+    pub fee: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Funded {
+    pub account_id: String,
+    pub challenge_id: String,
+    pub account_size: Decimal,
+    /// The trader's share of profits in percent, 0 < split <= 100.
+    pub profit_split: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeStatus {
+    Opened,
+    Won,
+    Lost,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chargeback {
+    pub original_transaction_id: String,
+    pub reason_code: String,
+    pub disputed: Money,
+    pub dispute_status: DisputeStatus,
+}
+
+/// A refund, full or partial; `new_tier` is set when the refund is a downgrade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub original_transaction_id: String,
+    pub refunded: Money,
+    pub reason: String,
+    pub new_tier: Option<String>,
+}

@@ -1,0 +1,302 @@
+//! The webhook ingest shared by the six webhook Lambdas: verify the signature over the raw bytes,
+//! check size and media type, validate and normalize the body, and hand the envelope to the queue.
+//!
+//! Framework-free: the request is plain bytes and headers, the queue is a port. The lambda_http
+//! glue and the SQS adapter plug in at the edge.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use crate::clock::Clock;
+use crate::email::EmailHasher;
+use crate::events::{parse_event_body, EventEnvelope, EventType, FieldError};
+use crate::signing::{SecretError, SignatureError, SignatureHeaders, SigningSecret, Verifier};
+
+/// Bodies above this are refused with 413 before any other work. Lifecycle events are a few
+/// hundred bytes; 64 KiB is ample.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// `webhook-id` becomes a DynamoDB key downstream; bound it and keep it printable.
+pub const MAX_EVENT_ID_LEN: usize = 256;
+
+/// A webhook request as the edge received it.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRequest<'a> {
+    pub method: &'a str,
+    pub content_type: Option<&'a str>,
+    pub signature: SignatureHeaders<'a>,
+    pub body: &'a [u8],
+}
+
+/// What goes on the FIFO queue for one accepted event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMessage {
+    pub event_id: String,
+    pub event_type: EventType,
+    /// The customer id: per-customer ordering on the FIFO queue.
+    pub group_id: String,
+    /// Hash of (event id, content hash). An exact redelivery inside SQS's five-minute window is
+    /// dropped by SQS; the same id with a different body is not, so the processor can record the
+    /// conflict for review instead of SQS silently discarding it.
+    pub deduplication_id: String,
+    /// The serialized `EventEnvelope`.
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QueueError(pub String);
+
+/// The outbound port: a durable queue. `Ok` means the message is durably stored.
+pub trait EventQueue: Send + Sync {
+    fn send(&self, message: &QueueMessage) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// Why a request was not accepted. Each maps to exactly one HTTP status, here and nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("body exceeds {MAX_BODY_BYTES} bytes")]
+    TooLarge,
+    #[error("unauthorized: {0}")]
+    Unauthorized(#[from] SignatureError),
+    #[error("content type must be application/json")]
+    UnsupportedMediaType,
+    #[error("invalid request")]
+    Invalid(Vec<FieldError>),
+    #[error("the event could not be queued")]
+    NotQueued(QueueError),
+}
+
+impl Rejection {
+    pub fn status(&self) -> u16 {
+        match self {
+            Rejection::MethodNotAllowed => 405,
+            Rejection::TooLarge => 413,
+            Rejection::Unauthorized(_) => 401,
+            Rejection::UnsupportedMediaType => 415,
+            Rejection::Invalid(_) => 400,
+            // 503 tells the sender to retry; nothing was accepted.
+            Rejection::NotQueued(_) => 503,
+        }
+    }
+
+    /// A short, stable code for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::MethodNotAllowed => "method_not_allowed",
+            Rejection::TooLarge => "payload_too_large",
+            Rejection::Unauthorized(_) => "unauthorized",
+            Rejection::UnsupportedMediaType => "unsupported_media_type",
+            Rejection::Invalid(_) => "invalid",
+            Rejection::NotQueued(_) => "not_queued",
+        }
+    }
+
+    /// The response body. Never includes internal error details (the queue error is logged, not
+    /// returned).
+    pub fn body(&self) -> Value {
+        match self {
+            Rejection::Invalid(errors) => json!({ "error": "invalid", "errors": errors }),
+            Rejection::Unauthorized(reason) => json!({ "error": "unauthorized", "message": reason.to_string() }),
+            Rejection::NotQueued(_) => {
+                json!({ "error": "unavailable", "message": "the event could not be queued; retry later" })
+            }
+            other => json!({ "error": other.code(), "message": other.to_string() }),
+        }
+    }
+}
+
+/// The response the edge turns into HTTP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl WebhookResponse {
+    fn accepted(event_id: &str) -> Self {
+        Self { status: 202, body: json!({ "event_id": event_id }) }
+    }
+}
+
+impl From<&Rejection> for WebhookResponse {
+    fn from(r: &Rejection) -> Self {
+        Self { status: r.status(), body: r.body() }
+    }
+}
+
+/// The secrets the ingest needs, as stored (one JSON document) in Secrets Manager:
+/// `{"signing_secrets": ["whsec_…", …], "email_hash_key": "<base64, at least 32 bytes>"}`.
+/// Several signing secrets may be active at once during a rotation.
+#[derive(Clone)]
+pub struct IngestSecrets {
+    pub signing: Vec<SigningSecret>,
+    pub email_hash_key: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretsError {
+    #[error("ingest secrets are not the expected JSON document: {0}")]
+    Malformed(String),
+    #[error("no signing secret is configured")]
+    NoSigningSecret,
+    #[error("signing secret #{index}: {source}")]
+    BadSigningSecret { index: usize, source: SecretError },
+    #[error("email_hash_key must be base64 of at least 32 bytes")]
+    BadEmailHashKey,
+}
+
+impl IngestSecrets {
+    pub fn from_json(text: &str) -> Result<Self, SecretsError> {
+        use base64::Engine as _;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Stored {
+            signing_secrets: Vec<String>,
+            email_hash_key: String,
+        }
+        // serde_json's message names the field and position, never the value.
+        let stored: Stored = serde_json::from_str(text).map_err(|e| SecretsError::Malformed(e.to_string()))?;
+        if stored.signing_secrets.is_empty() {
+            return Err(SecretsError::NoSigningSecret);
+        }
+        let signing = stored
+            .signing_secrets
+            .iter()
+            .enumerate()
+            .map(|(index, s)| SigningSecret::parse(s).map_err(|source| SecretsError::BadSigningSecret { index, source }))
+            .collect::<Result<Vec<_>, _>>()?;
+        let email_hash_key = base64::engine::general_purpose::STANDARD
+            .decode(stored.email_hash_key.trim())
+            .ok()
+            .filter(|k| k.len() >= 32)
+            .ok_or(SecretsError::BadEmailHashKey)?;
+        Ok(Self { signing, email_hash_key })
+    }
+}
+
+/// One webhook endpoint's ingest: its event type, the verifier, and the queue it feeds.
+pub struct Ingest<Q, C> {
+    event_type: EventType,
+    verifier: Verifier,
+    email_hasher: EmailHasher,
+    queue: Q,
+    clock: C,
+}
+
+impl<Q: EventQueue, C: Clock> Ingest<Q, C> {
+    pub fn new(event_type: EventType, secrets: IngestSecrets, queue: Q, clock: C) -> Self {
+        Self {
+            event_type,
+            verifier: Verifier::new(secrets.signing),
+            email_hasher: EmailHasher::new(secrets.email_hash_key),
+            queue,
+            clock,
+        }
+    }
+
+    pub fn event_type(&self) -> EventType {
+        self.event_type
+    }
+
+    /// Everything but the send: the pure, CPU-only part of handling a webhook (what the
+    /// benchmark measures).
+    pub fn prepare(&self, request: &WebhookRequest<'_>, now: DateTime<Utc>) -> Result<QueueMessage, Rejection> {
+        if !request.method.eq_ignore_ascii_case("POST") {
+            return Err(Rejection::MethodNotAllowed);
+        }
+        if request.body.len() > MAX_BODY_BYTES {
+            return Err(Rejection::TooLarge);
+        }
+        // Authenticate before looking at the content, so unauthenticated callers learn nothing
+        // about what a valid body looks like.
+        let verified = self.verifier.verify(&request.signature, request.body, now)?;
+        if !is_json_media_type(request.content_type) {
+            return Err(Rejection::UnsupportedMediaType);
+        }
+        let event_id = verified.id;
+        let mut id_errors = Vec::new();
+        if event_id.len() > MAX_EVENT_ID_LEN || !event_id.bytes().all(|b| b.is_ascii_graphic()) {
+            id_errors.push(FieldError::new(
+                "webhook-id",
+                format!("must be 1-{MAX_EVENT_ID_LEN} printable ASCII characters without spaces"),
+            ));
+        }
+        let value: Value = serde_json::from_slice(request.body).map_err(|e| {
+            Rejection::Invalid(vec![FieldError::new("body", format!("is not valid JSON: {e}"))])
+        })?;
+        let parsed = parse_event_body(self.event_type, &value, &self.email_hasher, now);
+        let parsed = match (parsed, id_errors.is_empty()) {
+            (Ok(p), true) => p,
+            (Ok(_), false) => return Err(Rejection::Invalid(id_errors)),
+            (Err(mut errors), _) => {
+                id_errors.append(&mut errors);
+                return Err(Rejection::Invalid(id_errors));
+            }
+        };
+
+        let envelope = EventEnvelope::new(event_id.to_owned(), now, parsed);
+        let deduplication_id = {
+            let mut h = Sha256::new();
+            h.update(envelope.event_id.as_bytes());
+            h.update(b"\n");
+            h.update(envelope.content_hash.as_bytes());
+            hex::encode(h.finalize())
+        };
+        Ok(QueueMessage {
+            body: serde_json::to_string(&envelope).expect("serializing plain data cannot fail"),
+            event_id: envelope.event_id,
+            event_type: envelope.event_type,
+            group_id: envelope.customer_id,
+            deduplication_id,
+        })
+    }
+
+    /// Handles one request end to end. 202 only once the queue has the event durably.
+    pub async fn handle(&self, request: &WebhookRequest<'_>) -> WebhookResponse {
+        // The id is not trusted until verified, but naming the span by it is what lets a sender's
+        // support ticket be found in the logs; it is bounded so it cannot flood them.
+        let claimed_id: String = request.signature.id.unwrap_or("").chars().take(MAX_EVENT_ID_LEN).collect();
+        let span = tracing::info_span!("webhook", event_type = %self.event_type, event_id = %claimed_id);
+        async {
+            let outcome = match self.prepare(request, self.clock.now()) {
+                Ok(message) => match self.queue.send(&message).await {
+                    Ok(()) => Ok(message.event_id),
+                    Err(e) => Err(Rejection::NotQueued(e)),
+                },
+                Err(rejection) => Err(rejection),
+            };
+            match outcome {
+                Ok(event_id) => {
+                    tracing::info!(status = 202, "accepted and queued");
+                    WebhookResponse::accepted(&event_id)
+                }
+                Err(rejection) => {
+                    match &rejection {
+                        Rejection::NotQueued(e) => tracing::error!(status = 503, error = %e, "could not queue the event"),
+                        Rejection::Invalid(errors) => {
+                            tracing::warn!(status = 400, field_errors = errors.len(), "rejected: invalid body")
+                        }
+                        other => tracing::warn!(status = other.status(), reason = %other, "rejected"),
+                    }
+                    WebhookResponse::from(&rejection)
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// `application/json`, with or without parameters such as `; charset=utf-8`.
+fn is_json_media_type(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}

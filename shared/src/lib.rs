@@ -1,0 +1,18 @@
+//! Lifecycle commission tracking for prop trading firms: the domain and the ingest core.
+//!
+//! Everything outside `adapters`, `lambda` and `telemetry` is free of AWS and Lambda types. Those
+//! three sit behind the `aws` and `lambda` features, at the edge.
+
+pub mod clock;
+pub mod email;
+pub mod events;
+pub mod ingest;
+pub mod money;
+pub mod signing;
+
+#[cfg(feature = "aws")]
+pub mod adapters;
+#[cfg(feature = "lambda")]
+pub mod lambda;
+#[cfg(feature = "lambda")]
+pub mod telemetry;
