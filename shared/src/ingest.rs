@@ -161,8 +161,11 @@ impl IngestSecrets {
             signing_secrets: Vec<String>,
             email_hash_key: String,
         }
-        // serde_json's message names the field and position, never the value.
-        let stored: Stored = serde_json::from_str(text).map_err(|e| SecretsError::Malformed(e.to_string()))?;
+        // Only the error's category and position: serde's own message can quote the value, and the
+        // value here is a secret.
+        let stored: Stored = serde_json::from_str(text).map_err(|e| {
+            SecretsError::Malformed(format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()))
+        })?;
         if stored.signing_secrets.is_empty() {
             return Err(SecretsError::NoSigningSecret);
         }
@@ -203,6 +206,10 @@ impl<Q: EventQueue, C: Clock> Ingest<Q, C> {
 
     pub fn event_type(&self) -> EventType {
         self.event_type
+    }
+
+    pub fn queue(&self) -> &Q {
+        &self.queue
     }
 
     /// Everything but the send: the pure, CPU-only part of handling a webhook (what the
@@ -299,4 +306,169 @@ fn is_json_media_type(content_type: Option<&str>) -> bool {
     content_type
         .and_then(|ct| ct.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::clock::FixedClock;
+
+    const SECRET: &str = "whsec_cHJvcC1saWZlY3ljbGUtbG9jYWwtc2lnbmluZy1rZXk=";
+
+    #[derive(Default)]
+    struct RecordingQueue {
+        sent: Mutex<Vec<QueueMessage>>,
+        fail: bool,
+    }
+
+    impl EventQueue for RecordingQueue {
+        async fn send(&self, message: &QueueMessage) -> Result<(), QueueError> {
+            if self.fail {
+                return Err(QueueError("simulated outage: connection refused (arn:aws:sqs:secret-internal)".into()));
+            }
+            self.sent.lock().unwrap().push(message.clone());
+            Ok(())
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    fn secrets() -> IngestSecrets {
+        IngestSecrets::from_json(&format!(
+            r#"{{"signing_secrets": ["{SECRET}"], "email_hash_key": "cHJvcC1saWZlY3ljbGUtbG9jYWwtZW1haWwtaGFzaC1rZXkh"}}"#
+        ))
+        .unwrap()
+    }
+
+    fn ingest(queue: RecordingQueue) -> Ingest<RecordingQueue, FixedClock> {
+        Ingest::new(EventType::Refund, secrets(), queue, FixedClock(now()))
+    }
+
+    const BODY: &str = r#"{"customer_id":"c-1","occurred_at":"2026-11-22T11:00:00Z","original_transaction_id":"tx-1","amount":"10.00","currency":"USD","reason":"partial"}"#;
+
+    struct Signed {
+        id: String,
+        ts: String,
+        sig: String,
+        body: Vec<u8>,
+    }
+
+    fn signed(id: &str, body: &str, at: DateTime<Utc>) -> Signed {
+        let ts = at.timestamp().to_string();
+        let sig = SigningSecret::parse(SECRET).unwrap().sign(id, &ts, body.as_bytes());
+        Signed { id: id.into(), ts, sig, body: body.as_bytes().to_vec() }
+    }
+
+    fn request<'a>(s: &'a Signed, content_type: Option<&'a str>) -> WebhookRequest<'a> {
+        WebhookRequest {
+            method: "POST",
+            content_type,
+            signature: SignatureHeaders { id: Some(&s.id), timestamp: Some(&s.ts), signature: Some(&s.sig) },
+            body: &s.body,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_valid_event_is_queued_once_and_answered_202_with_its_id() {
+        let ingest = ingest(RecordingQueue::default());
+        let s = signed("evt-1", BODY, now());
+        let response = ingest.handle(&request(&s, Some("application/json; charset=utf-8"))).await;
+        assert_eq!(response, WebhookResponse { status: 202, body: json!({"event_id": "evt-1"}) });
+        let sent = ingest.queue.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].group_id, "c-1");
+        assert_eq!(sent[0].event_type, EventType::Refund);
+        let envelope: EventEnvelope = serde_json::from_str(&sent[0].body).unwrap();
+        assert_eq!((envelope.event_id.as_str(), envelope.received_at, envelope.customer_id.as_str()), ("evt-1", now(), "c-1"));
+    }
+
+    #[tokio::test]
+    async fn rejections_get_their_status_and_never_reach_the_queue() {
+        let ingest = ingest(RecordingQueue::default());
+        let ok = signed("evt-1", BODY, now());
+        let huge_body = format!("{{\"pad\":\"{}\"}}", "x".repeat(MAX_BODY_BYTES));
+        let huge = signed("evt-2", &huge_body, now());
+        let not_json = signed("evt-3", "customer_id=c-1", now());
+        let bad_value = signed("evt-4", &BODY.replace("10.00", "-10.00"), now());
+        let stale = signed("evt-5", BODY, now() - chrono::Duration::seconds(301));
+        let bad_id = signed("evt 6", BODY, now());
+        let cases: Vec<(WebhookRequest, u16)> = vec![
+            (WebhookRequest { method: "GET", ..request(&ok, Some("application/json")) }, 405),
+            (request(&huge, Some("application/json")), 413),
+            (WebhookRequest { body: b"{}", ..request(&ok, Some("application/json")) }, 401),
+            (request(&stale, Some("application/json")), 401),
+            (request(&ok, Some("text/plain")), 415),
+            (request(&ok, None), 415),
+            (request(&not_json, Some("application/json")), 400),
+            (request(&bad_value, Some("application/json")), 400),
+            (request(&bad_id, Some("application/json")), 400),
+        ];
+        for (req, status) in cases {
+            let response = ingest.handle(&req).await;
+            assert_eq!(response.status, status, "{response:?}");
+            assert!(response.body.get("event_id").is_none());
+        }
+        assert!(ingest.queue.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_400_body_lists_field_errors_and_the_bad_json_position() {
+        let ingest = ingest(RecordingQueue::default());
+        let s = signed("evt-1", r#"{"customer_id": "c-1",,}"#, now());
+        let response = ingest.handle(&request(&s, Some("application/json"))).await;
+        assert_eq!(response.body["errors"][0]["field"], "body");
+        assert!(response.body["errors"][0]["message"].as_str().unwrap().starts_with("is not valid JSON: "));
+        let s = signed("evt-2", &BODY.replace("\"USD\"", "\"XXX\""), now());
+        let response = ingest.handle(&request(&s, Some("application/json"))).await;
+        assert_eq!(response.body, json!({"error": "invalid", "errors": [{"field": "currency", "message": "must be an ISO 4217 currency code such as \"USD\""}]}));
+    }
+
+    #[tokio::test]
+    async fn a_queue_outage_is_503_without_internal_detail() {
+        let ingest = ingest(RecordingQueue { fail: true, ..Default::default() });
+        let s = signed("evt-1", BODY, now());
+        let response = ingest.handle(&request(&s, Some("application/json"))).await;
+        assert_eq!(response.status, 503);
+        let text = response.body.to_string();
+        assert!(!text.contains("arn:") && !text.contains("refused"), "{text}");
+    }
+
+    #[test]
+    fn redelivery_with_a_new_timestamp_keeps_the_dedup_id_and_a_changed_body_does_not() {
+        let ingest = ingest(RecordingQueue::default());
+        let first = signed("evt-1", BODY, now());
+        let retry = signed("evt-1", BODY, now() - chrono::Duration::seconds(200));
+        // Same content, different spacing and key order: still the same event.
+        let reformatted_body = serde_json::to_string_pretty(&serde_json::from_str::<Value>(BODY).unwrap()).unwrap();
+        let reformatted = signed("evt-1", &reformatted_body, now());
+        let changed = signed("evt-1", &BODY.replace("10.00", "11.00"), now());
+        let id = |s: &Signed| ingest.prepare(&request(s, Some("application/json")), now()).unwrap().deduplication_id;
+        assert_eq!(id(&first), id(&retry));
+        assert_eq!(id(&first), id(&reformatted));
+        assert_ne!(id(&first), id(&changed));
+        assert_eq!(id(&first).len(), 64);
+    }
+
+    #[test]
+    fn secrets_documents_are_validated() {
+        let bad = [
+            ("{}", "ingest secrets are not the expected JSON document"),
+            (r#"{"signing_secrets": [], "email_hash_key": "x"}"#, "no signing secret"),
+            (r#"{"signing_secrets": ["nope"], "email_hash_key": "x"}"#, "signing secret #0"),
+            (&format!(r#"{{"signing_secrets": ["{SECRET}"], "email_hash_key": "c2hvcnQ="}}"#), "email_hash_key"),
+            (&format!(r#"{{"signing_secrets": ["{SECRET}"], "email_hash_key": "x", "more": 1}}"#), "Data error"),
+            (&format!(r#"{{"signing_secrets": "{SECRET}", "email_hash_key": "x"}}"#), "Data error at line 1"),
+        ];
+        for (doc, want) in bad {
+            let err = IngestSecrets::from_json(doc).err().expect(doc).to_string();
+            assert!(err.contains(want), "{err}");
+            assert!(!err.contains("cHJvcC1"), "secret material leaked into an error: {err}");
+        }
+    }
 }

@@ -123,6 +123,12 @@ pub enum ZeroAllowed {
 /// Parses a wire amount strictly: plain decimal notation only (no exponent, no sign other than
 /// the rejected '-', no spaces, no thousands separators), at most the currency's minor units.
 pub fn parse_amount(text: &str, currency: Currency, zero: ZeroAllowed) -> Result<Decimal, AmountError> {
+    parse_amount_for(text, Some(currency), zero)
+}
+
+/// As `parse_amount`; with no (valid) currency, everything but the minor-units check is applied,
+/// so a sender learns about a negative amount and a bad currency in one response.
+pub fn parse_amount_for(text: &str, currency: Option<Currency>, zero: ZeroAllowed) -> Result<Decimal, AmountError> {
     let (negative, digits) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -143,11 +149,13 @@ pub fn parse_amount(text: &str, currency: Currency, zero: ZeroAllowed) -> Result
     if zero == ZeroAllowed::No && value.is_zero() {
         return Err(AmountError::NotPositive);
     }
-    if value.normalize().scale() > u32::from(currency.minor_units()) {
-        return Err(AmountError::TooPrecise {
-            currency: currency.code().to_owned(),
-            allowed: currency.minor_units(),
-        });
+    if let Some(currency) = currency {
+        if value.normalize().scale() > u32::from(currency.minor_units()) {
+            return Err(AmountError::TooPrecise {
+                currency: currency.code().to_owned(),
+                allowed: currency.minor_units(),
+            });
+        }
     }
     Ok(value)
 }

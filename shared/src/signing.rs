@@ -237,4 +237,97 @@ mod tests {
         assert_eq!(SigningSecret::parse("whsec_c2hvcnQ=").unwrap_err(), SecretError::TooShort);
         assert!(!format!("{:?}", SigningSecret::parse(VECTORS[0].0).unwrap()).contains("MfKQ"));
     }
+
+    fn vector_verifier() -> (Verifier, &'static str, &'static str, &'static str, &'static str) {
+        let (secret, id, ts, body, sig) = VECTORS[0];
+        (Verifier::new(vec![SigningSecret::parse(secret).unwrap()]), id, ts, body, sig)
+    }
+
+    #[test]
+    fn rotation_any_listed_signature_against_any_active_secret_passes() {
+        let old = SigningSecret::parse(VECTORS[0].0).unwrap();
+        let new = SigningSecret::parse(VECTORS[1].0).unwrap();
+        let (_, id, ts, body, _) = VECTORS[0];
+        let by_new = new.sign(id, ts, body.as_bytes());
+        let by_old = old.sign(id, ts, body.as_bytes());
+        let both = Verifier::new(vec![old.clone(), new.clone()]);
+        // Sender signs with the new secret only, with both, or lists an unknown one first.
+        for list in [by_new.clone(), format!("{by_old} {by_new}"), format!("v1,{} {by_new}", BASE64.encode([7u8; 32]))] {
+            assert!(both.verify(&headers(id, ts, &list), body.as_bytes(), at(ts)).is_ok(), "{list}");
+        }
+        // Once the old secret is retired, its signatures stop working.
+        let only_new = Verifier::new(vec![new]);
+        assert_eq!(
+            only_new.verify(&headers(id, ts, &by_old), body.as_bytes(), at(ts)),
+            Err(SignatureError::NoMatchingSignature)
+        );
+    }
+
+    #[test]
+    fn a_tampered_body_id_or_timestamp_fails() {
+        let (v, id, ts, body, sig) = vector_verifier();
+        let now = at(ts);
+        assert_eq!(v.verify(&headers(id, ts, sig), br#"{"test": 2432232315}"#, now), Err(SignatureError::NoMatchingSignature));
+        assert_eq!(v.verify(&headers(id, ts, sig), format!("{body} ").as_bytes(), now), Err(SignatureError::NoMatchingSignature));
+        assert_eq!(v.verify(&headers("msg_other", ts, sig), body.as_bytes(), now), Err(SignatureError::NoMatchingSignature));
+        assert_eq!(v.verify(&headers(id, "1614265331", sig), body.as_bytes(), now), Err(SignatureError::NoMatchingSignature));
+    }
+
+    #[test]
+    fn timestamps_are_accepted_up_to_exactly_five_minutes_either_way() {
+        let (v, id, ts, body, sig) = vector_verifier();
+        let signed = at(ts);
+        let tol = chrono::Duration::seconds(TIMESTAMP_TOLERANCE_SECONDS);
+        let one = chrono::Duration::seconds(1);
+        assert!(v.verify(&headers(id, ts, sig), body.as_bytes(), signed + tol).is_ok());
+        assert!(v.verify(&headers(id, ts, sig), body.as_bytes(), signed - tol).is_ok());
+        assert_eq!(v.verify(&headers(id, ts, sig), body.as_bytes(), signed + tol + one), Err(SignatureError::TimestampTooOld));
+        assert_eq!(v.verify(&headers(id, ts, sig), body.as_bytes(), signed - tol - one), Err(SignatureError::TimestampInFuture));
+    }
+
+    #[test]
+    fn missing_or_empty_headers_are_named() {
+        let (v, id, ts, body, sig) = vector_verifier();
+        let now = at(ts);
+        let cases = [
+            (SignatureHeaders { id: None, ..headers(id, ts, sig) }, "webhook-id"),
+            (SignatureHeaders { timestamp: None, ..headers(id, ts, sig) }, "webhook-timestamp"),
+            (SignatureHeaders { signature: None, ..headers(id, ts, sig) }, "webhook-signature"),
+            (SignatureHeaders { id: Some(""), ..headers(id, ts, sig) }, "webhook-id"),
+        ];
+        for (h, name) in cases {
+            assert_eq!(v.verify(&h, body.as_bytes(), now), Err(SignatureError::MissingHeader(name)));
+        }
+    }
+
+    #[test]
+    fn malformed_timestamps_and_signature_lists_are_rejected() {
+        let (v, id, ts, body, sig) = vector_verifier();
+        let now = at(ts);
+        for bad_ts in ["abc", "-1614265330", "1614265330.5", " 1614265330", "99999999999999999999"] {
+            assert_eq!(v.verify(&headers(id, bad_ts, sig), body.as_bytes(), now), Err(SignatureError::MalformedTimestamp), "{bad_ts}");
+        }
+        let mac = sig.trim_start_matches("v1,");
+        let too_many = vec![sig; MAX_SIGNATURE_ENTRIES + 1].join(" ");
+        for bad in [
+            mac.to_string(),                        // no version prefix
+            format!("v2,{mac}"),                    // unknown version only
+            "v1,".to_string(),                      // empty signature
+            "v1,not-base64!!".to_string(),          // not base64
+            format!("v1,{}", BASE64.encode([1u8; 16])), // wrong length
+            "v1a,abc".to_string(),                  // asymmetric entry, ignored, nothing left
+            too_many,
+        ] {
+            assert_eq!(v.verify(&headers(id, ts, &bad), body.as_bytes(), now), Err(SignatureError::MalformedSignatureList), "{bad}");
+        }
+        // A malformed entry next to a valid one does not spoil it.
+        assert!(v.verify(&headers(id, ts, &format!("v1,garbage {sig}")), body.as_bytes(), now).is_ok());
+    }
+
+    #[test]
+    fn the_wrong_secret_fails() {
+        let (_, id, ts, body, sig) = vector_verifier();
+        let wrong = Verifier::new(vec![SigningSecret::parse(VECTORS[1].0).unwrap()]);
+        assert_eq!(wrong.verify(&headers(id, ts, sig), body.as_bytes(), at(ts)), Err(SignatureError::NoMatchingSignature));
+    }
 }

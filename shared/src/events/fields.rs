@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::money::{parse_amount, Currency, Money, ZeroAllowed};
+use crate::money::{parse_amount_for, Currency, Money, ZeroAllowed};
 
 /// One problem with one field of the request body, as shown in a 400 response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -182,7 +182,7 @@ impl<'a> FieldReader<'a> {
     }
 
     /// `amount` + `currency` as one Money. The amount is checked against the currency's minor
-    /// units only when the currency itself is valid (otherwise that is the one error to report).
+    /// units only when the currency itself is valid; its other checks apply regardless.
     pub fn money(&mut self, amount: &'static str, currency: &'static str, zero: ZeroAllowed) -> Option<Money> {
         let currency_value = self.currency(currency);
         let text = match self.get(amount) {
@@ -200,9 +200,8 @@ impl<'a> FieldReader<'a> {
                 return None;
             }
         };
-        let currency_value = currency_value?;
-        match parse_amount(text, currency_value, zero) {
-            Ok(value) => Some(Money { amount: value, currency: currency_value }),
+        match parse_amount_for(text, currency_value, zero) {
+            Ok(value) => Some(Money { amount: value, currency: currency_value? }),
             Err(e) => {
                 self.error(amount, e.to_string());
                 None

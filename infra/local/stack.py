@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Starts the whole system locally and drives a sample lifecycle through it.
+
+  moto's server (free loopback port)    <- provisioned from template.yaml
+  cargo lambda watch (Lambda emulator)  <- runs every function in template.yaml, env resolved from it
+  gateway on --api-port (default 3000)  <- the template's HttpApi routes, as API Gateway v2 events
+
+Then sends a signed sample lifecycle (infra/local/sample_lifecycle.py) through the gateway and shows
+what was queued. With --once it stops after the sample (exit status = the sample's verdict);
+otherwise it keeps serving until Ctrl-C. The stack's addresses are written to .local/stack.json.
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+import provision  # noqa: E402
+import sample_lifecycle  # noqa: E402
+from gateway import Gateway  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, seconds, proc=None):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"stack: process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"stack: nothing listening on port {port} after {seconds}s")
+
+
+def start_moto():
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "moto_server.py")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    line = proc.stdout.readline().strip()
+    if not line.startswith("READY "):
+        raise SystemExit(f"stack: moto did not start ({line!r})")
+    return proc, line.split(" ", 1)[1]
+
+
+def function_env(description):
+    """One environment for the emulator: the union of every function's resolved variables.
+    cargo lambda watch gives all functions the same environment, so a variable that two functions
+    set differently would be silently wrong for one of them; refuse instead."""
+    env = {}
+    for name, fn in description["functions"].items():
+        for k, v in fn["environment"].items():
+            if k in env and env[k] != v:
+                raise SystemExit(f"stack: {k} differs between functions ({name}); give it distinct names")
+            env[k] = v
+    env.update({
+        "AWS_ENDPOINT_URL": description["endpoint"],
+        "AWS_REGION": description["region"],
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "RUST_LOG": os.environ.get("RUST_LOG", "info"),
+    })
+    return env
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--api-port", type=int, default=int(os.environ.get("LOCAL_API_PORT", "3000")))
+    ap.add_argument("--once", action="store_true", help="stop after the sample lifecycle")
+    ap.add_argument("--no-sample", action="store_true", help="start the stack without sending the sample")
+    args = ap.parse_args(argv)
+
+    state = ROOT / ".local"
+    state.mkdir(exist_ok=True)
+    children = []
+
+    def shutdown(*_):
+        for p in reversed(children):
+            if p.poll() is None:
+                p.terminate()
+        for p in children:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        moto, endpoint = start_moto()
+        children.append(moto)
+        print(f"stack: moto server at {endpoint}", flush=True)
+
+        description = provision.Provisioner(
+            provision.load_template(ROOT / "template.yaml"), endpoint, "us-east-1", "prop-local"
+        ).provision()
+        env_file = state / "functions.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in function_env(description).items()))
+        print(f"stack: provisioned {len(description['resources'])} resources from template.yaml", flush=True)
+
+        lambda_port = free_port()
+        emulator = subprocess.Popen(
+            [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--ignore-changes", "--quiet",
+             "-A", "127.0.0.1", "-P", str(lambda_port), "--env-file", str(env_file)],
+            cwd=ROOT, env={**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"},
+            stdin=subprocess.DEVNULL,
+        )
+        children.append(emulator)
+        wait_for_port(lambda_port, 120, emulator)
+        print(f"stack: cargo lambda watch (Lambda emulator) on 127.0.0.1:{lambda_port}", flush=True)
+
+        gateway = Gateway(description["functions"], f"http://127.0.0.1:{lambda_port}", args.api_port)
+        gateway.start()
+        api_url = f"http://127.0.0.1:{gateway.port}"
+        description["api_url"] = api_url
+        (state / "stack.json").write_text(json.dumps(description, indent=2))
+        routes = sorted(f"{m} {p}" for m, p in gateway.routes)
+        print(f"stack: API at {api_url} serving {', '.join(routes)}", flush=True)
+
+        ok = True
+        if not args.no_sample:
+            ok = sample_lifecycle.run(api_url, description)
+        if args.once:
+            return 0 if ok else 1
+        print("stack: up. Send signed webhooks to the API (see README). Ctrl-C stops everything.", flush=True)
+        while all(p.poll() is None for p in children):
+            time.sleep(1)
+        print("stack: a component exited; stopping", flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
