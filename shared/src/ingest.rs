@@ -9,12 +9,11 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::email::EmailHasher;
-use crate::events::{parse_event_body, EventEnvelope, EventType, FieldError};
+use crate::events::{parse_event_body, seal, EventType, FieldError};
 use crate::signing::{SecretError, SignatureError, SignatureHeaders, SigningSecret, Verifier};
 
 /// Bodies above this are refused with 413 before any other work. Lifecycle events are a few
@@ -198,7 +197,7 @@ impl<Q: EventQueue, C: Clock> Ingest<Q, C> {
         Self {
             event_type,
             verifier: Verifier::new(secrets.signing),
-            email_hasher: EmailHasher::new(secrets.email_hash_key),
+            email_hasher: EmailHasher::new(&secrets.email_hash_key),
             queue,
             clock,
         }
@@ -248,19 +247,19 @@ impl<Q: EventQueue, C: Clock> Ingest<Q, C> {
             }
         };
 
-        let envelope = EventEnvelope::new(event_id.to_owned(), now, parsed);
+        let sealed = seal(event_id, now, parsed);
         let deduplication_id = {
-            let mut h = Sha256::new();
-            h.update(envelope.event_id.as_bytes());
+            let mut h = blake3::Hasher::new();
+            h.update(sealed.event_id.as_bytes());
             h.update(b"\n");
-            h.update(envelope.content_hash.as_bytes());
-            hex::encode(h.finalize())
+            h.update(sealed.content_hash.as_bytes());
+            h.finalize().to_hex().to_string()
         };
         Ok(QueueMessage {
-            body: serde_json::to_string(&envelope).expect("serializing plain data cannot fail"),
-            event_id: envelope.event_id,
-            event_type: envelope.event_type,
-            group_id: envelope.customer_id,
+            body: sealed.json,
+            event_id: sealed.event_id,
+            event_type: sealed.event_type,
+            group_id: sealed.customer_id,
             deduplication_id,
         })
     }
@@ -316,6 +315,7 @@ mod tests {
 
     use super::*;
     use crate::clock::FixedClock;
+    use crate::events::EventEnvelope;
 
     const SECRET: &str = "whsec_cHJvcC1saWZlY3ljbGUtbG9jYWwtc2lnbmluZy1rZXk=";
 

@@ -1,15 +1,18 @@
-//! JSON logs for CloudWatch. Level from RUST_LOG, else AWS_LAMBDA_LOG_LEVEL, else info.
+//! JSON logs for CloudWatch, one line per event. The level comes from AWS_LAMBDA_LOG_LEVEL (set by
+//! the template's LoggingConfig) or RUST_LOG when it is a plain level; otherwise INFO. A plain
+//! level filter instead of tracing's env-filter keeps regex out of every binary.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 
 pub fn init() {
-    let filter = EnvFilter::try_from_env("RUST_LOG")
-        .or_else(|_| EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL"))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let level = ["AWS_LAMBDA_LOG_LEVEL", "RUST_LOG"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok()?.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
     // try_init: a second call (tests) keeps the first subscriber instead of panicking.
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_max_level(level)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)

@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::{EventPayload, EventType, ParsedBody};
 
@@ -23,46 +22,68 @@ pub struct EventEnvelope {
     pub received_at: DateTime<Utc>,
     /// Keyed hash of the normalized email, never the address itself.
     pub email_hash: Option<String>,
-    /// SHA-256 of the normalized content (everything but ids and arrival time). The same
-    /// `event_id` arriving with a different content hash is a conflicting redelivery.
+    /// BLAKE3 of the canonical content (customer, occurred_at, email hash, payload; not the ids
+    /// or arrival time). The same `event_id` arriving with a different content hash is a
+    /// conflicting redelivery.
     pub content_hash: String,
     pub payload: EventPayload,
 }
 
-impl EventEnvelope {
-    pub fn new(event_id: String, received_at: DateTime<Utc>, body: ParsedBody) -> Self {
-        let content_hash = content_hash(&body);
-        Self {
-            schema_version: ENVELOPE_SCHEMA_VERSION,
-            event_id,
-            event_type: body.payload.event_type(),
-            customer_id: body.customer_id,
-            occurred_at: body.occurred_at,
-            received_at,
-            email_hash: body.email_hash,
-            content_hash,
-            payload: body.payload,
-        }
-    }
+/// The canonical content: serialized from typed fields in a fixed order, so two bodies that differ
+/// only in whitespace, key order or the textual form of a timestamp's offset are the same content.
+#[derive(Serialize)]
+struct Content<'a> {
+    customer_id: &'a str,
+    occurred_at: &'a DateTime<Utc>,
+    email_hash: &'a Option<String>,
+    payload: &'a EventPayload,
 }
 
-/// Hash of the canonical serialization of the normalized content. Serializing typed structs gives
-/// a fixed field order, so two bodies that differ only in whitespace, key order or the textual
-/// form of a timestamp's offset hash the same.
-fn content_hash(body: &ParsedBody) -> String {
-    #[derive(Serialize)]
-    struct Content<'a> {
-        customer_id: &'a str,
-        occurred_at: &'a DateTime<Utc>,
-        email_hash: &'a Option<String>,
-        payload: &'a EventPayload,
-    }
-    let canonical = serde_json::to_vec(&Content {
+/// An envelope ready for the queue: its JSON and the facts the queue needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedEnvelope {
+    pub event_id: String,
+    pub event_type: EventType,
+    pub customer_id: String,
+    pub content_hash: String,
+    /// The `EventEnvelope` as JSON.
+    pub json: String,
+}
+
+/// Serializes the content once, hashes those bytes, and splices the same bytes into the envelope
+/// (the envelope is the content object with the metadata fields in front). One serialization and
+/// one hash per event: this is on every webhook's path.
+pub fn seal(event_id: &str, received_at: DateTime<Utc>, body: ParsedBody) -> SealedEnvelope {
+    let event_type = body.payload.event_type();
+    let content = serde_json::to_string(&Content {
         customer_id: &body.customer_id,
         occurred_at: &body.occurred_at,
         email_hash: &body.email_hash,
         payload: &body.payload,
     })
     .expect("serializing plain data cannot fail");
-    hex::encode(Sha256::digest(canonical))
+    let content_hash = blake3::hash(content.as_bytes()).to_hex().to_string();
+    let metadata = serde_json::to_string(&Metadata {
+        schema_version: ENVELOPE_SCHEMA_VERSION,
+        event_id,
+        event_type,
+        received_at: &received_at,
+        content_hash: &content_hash,
+    })
+    .expect("serializing plain data cannot fail");
+    // `{metadata…}` + `,` + `content…}`: both are non-empty JSON objects from serde_json.
+    let mut json = String::with_capacity(metadata.len() + content.len());
+    json.push_str(&metadata[..metadata.len() - 1]);
+    json.push(',');
+    json.push_str(&content[1..]);
+    SealedEnvelope { event_id: event_id.to_owned(), event_type, customer_id: body.customer_id, content_hash, json }
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    schema_version: u32,
+    event_id: &'a str,
+    event_type: EventType,
+    received_at: &'a DateTime<Utc>,
+    content_hash: &'a str,
 }

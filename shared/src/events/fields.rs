@@ -1,8 +1,6 @@
 //! Reads a JSON object field by field, collecting every problem instead of stopping at the first,
 //! so one 400 response tells the sender everything that is wrong.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -31,13 +29,16 @@ pub const MAX_TEXT_LEN: usize = 500;
 
 pub struct FieldReader<'a> {
     object: &'a Map<String, Value>,
-    known: BTreeSet<&'static str>,
+    /// Schema fields looked up so far, and how many of them the body has. When every key of the
+    /// body is accounted for, there is no unknown field, and no set of names has to be kept.
+    known: Vec<&'static str>,
+    known_present: usize,
     errors: Vec<FieldError>,
 }
 
 impl<'a> FieldReader<'a> {
     pub fn new(object: &'a Map<String, Value>) -> Self {
-        Self { object, known: BTreeSet::new(), errors: Vec::new() }
+        Self { object, known: Vec::with_capacity(16), known_present: 0, errors: Vec::new() }
     }
 
     pub fn error(&mut self, field: &str, message: impl Into<String>) {
@@ -47,12 +48,17 @@ impl<'a> FieldReader<'a> {
 
     /// Marks a field as part of the schema without reading it (read elsewhere).
     pub fn allow(&mut self, name: &'static str) {
-        self.known.insert(name);
+        self.get(name);
     }
 
     fn get(&mut self, name: &'static str) -> Option<&'a Value> {
-        self.known.insert(name);
-        match self.object.get(name) {
+        let found = self.object.get(name);
+        // Count each name once, so a field read twice can never make up for an unknown one.
+        if !self.known.contains(&name) {
+            self.known.push(name);
+            self.known_present += usize::from(found.is_some());
+        }
+        match found {
             None | Some(Value::Null) => None,
             Some(v) => Some(v),
         }
@@ -235,10 +241,12 @@ impl<'a> FieldReader<'a> {
     /// Ends the read: any field the schema does not name is an error, so a misspelled optional
     /// field (say "cupon_code") is reported instead of silently losing an attribution.
     pub fn finish(mut self) -> Result<(), Vec<FieldError>> {
-        let unknown: Vec<String> =
-            self.object.keys().filter(|k| !self.known.contains(k.as_str())).cloned().collect();
-        for key in unknown {
-            self.error_owned(key, "is not a field of this event type");
+        if self.known_present < self.object.len() {
+            let unknown: Vec<String> =
+                self.object.keys().filter(|k| !self.known.contains(&k.as_str())).cloned().collect();
+            for key in unknown {
+                self.error_owned(key, "is not a field of this event type");
+            }
         }
         if self.errors.is_empty() {
             Ok(())

@@ -5,7 +5,7 @@ mod envelope;
 mod fields;
 mod parse;
 
-pub use envelope::{EventEnvelope, ENVELOPE_SCHEMA_VERSION};
+pub use envelope::{seal, EventEnvelope, SealedEnvelope, ENVELOPE_SCHEMA_VERSION};
 pub use fields::FieldError;
 pub use parse::{parse_event_body, ParsedBody};
 
