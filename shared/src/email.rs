@@ -25,7 +25,9 @@ pub enum EmailError {
 
 impl EmailHasher {
     pub fn new(key: &[u8]) -> Self {
-        Self { key: hmac::Key::new(hmac::HMAC_SHA256, key) }
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key),
+        }
     }
 
     /// Hex HMAC-SHA256 of the normalized address (trimmed, lower-cased), so that the same person
@@ -60,8 +62,14 @@ mod tests {
     #[test]
     fn the_same_address_in_other_case_or_spacing_hashes_the_same() {
         let h = EmailHasher::new(b"k");
-        assert_eq!(h.hash(" Trader@Example.COM ").unwrap(), h.hash("trader@example.com").unwrap());
-        assert_ne!(h.hash("a@example.com").unwrap(), h.hash("b@example.com").unwrap());
+        assert_eq!(
+            h.hash(" Trader@Example.COM ").unwrap(),
+            h.hash("trader@example.com").unwrap()
+        );
+        assert_ne!(
+            h.hash("a@example.com").unwrap(),
+            h.hash("b@example.com").unwrap()
+        );
         assert_eq!(h.hash("x@example.com").unwrap().len(), 64);
     }
 
@@ -75,7 +83,16 @@ mod tests {
     #[test]
     fn malformed_addresses_are_rejected() {
         let h = EmailHasher::new(b"k");
-        for bad in ["", "no-at", "@example.com", "a@b", "a@@b.com", "a b@c.com", "a@.com", "a@com."] {
+        for bad in [
+            "",
+            "no-at",
+            "@example.com",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "a@.com",
+            "a@com.",
+        ] {
             assert_eq!(h.hash(bad), Err(EmailError::Malformed), "{bad:?}");
         }
     }

@@ -102,7 +102,9 @@ impl Rejection {
     pub fn body(&self) -> Value {
         match self {
             Rejection::Invalid(errors) => json!({ "error": "invalid", "errors": errors }),
-            Rejection::Unauthorized(reason) => json!({ "error": "unauthorized", "message": reason.to_string() }),
+            Rejection::Unauthorized(reason) => {
+                json!({ "error": "unauthorized", "message": reason.to_string() })
+            }
             Rejection::NotQueued(_) => {
                 json!({ "error": "unavailable", "message": "the event could not be queued; retry later" })
             }
@@ -120,13 +122,19 @@ pub struct WebhookResponse {
 
 impl WebhookResponse {
     fn accepted(event_id: &str) -> Self {
-        Self { status: 202, body: json!({ "event_id": event_id }) }
+        Self {
+            status: 202,
+            body: json!({ "event_id": event_id }),
+        }
     }
 }
 
 impl From<&Rejection> for WebhookResponse {
     fn from(r: &Rejection) -> Self {
-        Self { status: r.status(), body: r.body() }
+        Self {
+            status: r.status(),
+            body: r.body(),
+        }
     }
 }
 
@@ -163,7 +171,12 @@ impl IngestSecrets {
         // Only the error's category and position: serde's own message can quote the value, and the
         // value here is a secret.
         let stored: Stored = serde_json::from_str(text).map_err(|e| {
-            SecretsError::Malformed(format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()))
+            SecretsError::Malformed(format!(
+                "{:?} error at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
         })?;
         if stored.signing_secrets.is_empty() {
             return Err(SecretsError::NoSigningSecret);
@@ -172,14 +185,20 @@ impl IngestSecrets {
             .signing_secrets
             .iter()
             .enumerate()
-            .map(|(index, s)| SigningSecret::parse(s).map_err(|source| SecretsError::BadSigningSecret { index, source }))
+            .map(|(index, s)| {
+                SigningSecret::parse(s)
+                    .map_err(|source| SecretsError::BadSigningSecret { index, source })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let email_hash_key = base64::engine::general_purpose::STANDARD
             .decode(stored.email_hash_key.trim())
             .ok()
             .filter(|k| k.len() >= 32)
             .ok_or(SecretsError::BadEmailHashKey)?;
-        Ok(Self { signing, email_hash_key })
+        Ok(Self {
+            signing,
+            email_hash_key,
+        })
     }
 }
 
@@ -213,7 +232,11 @@ impl<Q: EventQueue, C: Clock> Ingest<Q, C> {
 
     /// Everything but the send: the pure, CPU-only part of handling a webhook (what the
     /// benchmark measures).
-    pub fn prepare(&self, request: &WebhookRequest<'_>, now: DateTime<Utc>) -> Result<QueueMessage, Rejection> {
+    pub fn prepare(
+        &self,
+        request: &WebhookRequest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<QueueMessage, Rejection> {
         if !request.method.eq_ignore_ascii_case("POST") {
             return Err(Rejection::MethodNotAllowed);
         }
@@ -222,7 +245,9 @@ impl<Q: EventQueue, C: Clock> Ingest<Q, C> {
         }
         // Authenticate before looking at the content, so unauthenticated callers learn nothing
         // about what a valid body looks like.
-        let verified = self.verifier.verify(&request.signature, request.body, now)?;
+        let verified = self
+            .verifier
+            .verify(&request.signature, request.body, now)?;
         if !is_json_media_type(request.content_type) {
             return Err(Rejection::UnsupportedMediaType);
         }
@@ -235,7 +260,10 @@ impl<Q: EventQueue, C: Clock> Ingest<Q, C> {
             ));
         }
         let value: Value = serde_json::from_slice(request.body).map_err(|e| {
-            Rejection::Invalid(vec![FieldError::new("body", format!("is not valid JSON: {e}"))])
+            Rejection::Invalid(vec![FieldError::new(
+                "body",
+                format!("is not valid JSON: {e}"),
+            )])
         })?;
         let parsed = parse_event_body(self.event_type, &value, &self.email_hasher, now);
         let parsed = match (parsed, id_errors.is_empty()) {
@@ -268,8 +296,15 @@ impl<Q: EventQueue, C: Clock> Ingest<Q, C> {
     pub async fn handle(&self, request: &WebhookRequest<'_>) -> WebhookResponse {
         // The id is not trusted until verified, but naming the span by it is what lets a sender's
         // support ticket be found in the logs; it is bounded so it cannot flood them.
-        let claimed_id: String = request.signature.id.unwrap_or("").chars().take(MAX_EVENT_ID_LEN).collect();
-        let span = tracing::info_span!("webhook", event_type = %self.event_type, event_id = %claimed_id);
+        let claimed_id: String = request
+            .signature
+            .id
+            .unwrap_or("")
+            .chars()
+            .take(MAX_EVENT_ID_LEN)
+            .collect();
+        let span =
+            tracing::info_span!("webhook", event_type = %self.event_type, event_id = %claimed_id);
         async {
             let outcome = match self.prepare(request, self.clock.now()) {
                 Ok(message) => match self.queue.send(&message).await {
@@ -285,11 +320,19 @@ impl<Q: EventQueue, C: Clock> Ingest<Q, C> {
                 }
                 Err(rejection) => {
                     match &rejection {
-                        Rejection::NotQueued(e) => tracing::error!(status = 503, error = %e, "could not queue the event"),
-                        Rejection::Invalid(errors) => {
-                            tracing::warn!(status = 400, field_errors = errors.len(), "rejected: invalid body")
+                        Rejection::NotQueued(e) => {
+                            tracing::error!(status = 503, error = %e, "could not queue the event")
                         }
-                        other => tracing::warn!(status = other.status(), reason = %other, "rejected"),
+                        Rejection::Invalid(errors) => {
+                            tracing::warn!(
+                                status = 400,
+                                field_errors = errors.len(),
+                                "rejected: invalid body"
+                            )
+                        }
+                        other => {
+                            tracing::warn!(status = other.status(), reason = %other, "rejected")
+                        }
                     }
                     WebhookResponse::from(&rejection)
                 }
@@ -328,7 +371,9 @@ mod tests {
     impl EventQueue for RecordingQueue {
         async fn send(&self, message: &QueueMessage) -> Result<(), QueueError> {
             if self.fail {
-                return Err(QueueError("simulated outage: connection refused (arn:aws:sqs:secret-internal)".into()));
+                return Err(QueueError(
+                    "simulated outage: connection refused (arn:aws:sqs:secret-internal)".into(),
+                ));
             }
             self.sent.lock().unwrap().push(message.clone());
             Ok(())
@@ -361,15 +406,26 @@ mod tests {
 
     fn signed(id: &str, body: &str, at: DateTime<Utc>) -> Signed {
         let ts = at.timestamp().to_string();
-        let sig = SigningSecret::parse(SECRET).unwrap().sign(id, &ts, body.as_bytes());
-        Signed { id: id.into(), ts, sig, body: body.as_bytes().to_vec() }
+        let sig = SigningSecret::parse(SECRET)
+            .unwrap()
+            .sign(id, &ts, body.as_bytes());
+        Signed {
+            id: id.into(),
+            ts,
+            sig,
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     fn request<'a>(s: &'a Signed, content_type: Option<&'a str>) -> WebhookRequest<'a> {
         WebhookRequest {
             method: "POST",
             content_type,
-            signature: SignatureHeaders { id: Some(&s.id), timestamp: Some(&s.ts), signature: Some(&s.sig) },
+            signature: SignatureHeaders {
+                id: Some(&s.id),
+                timestamp: Some(&s.ts),
+                signature: Some(&s.sig),
+            },
             body: &s.body,
         }
     }
@@ -378,14 +434,29 @@ mod tests {
     async fn a_valid_event_is_queued_once_and_answered_202_with_its_id() {
         let ingest = ingest(RecordingQueue::default());
         let s = signed("evt-1", BODY, now());
-        let response = ingest.handle(&request(&s, Some("application/json; charset=utf-8"))).await;
-        assert_eq!(response, WebhookResponse { status: 202, body: json!({"event_id": "evt-1"}) });
+        let response = ingest
+            .handle(&request(&s, Some("application/json; charset=utf-8")))
+            .await;
+        assert_eq!(
+            response,
+            WebhookResponse {
+                status: 202,
+                body: json!({"event_id": "evt-1"})
+            }
+        );
         let sent = ingest.queue.sent.lock().unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].group_id, "c-1");
         assert_eq!(sent[0].event_type, EventType::Refund);
         let envelope: EventEnvelope = serde_json::from_str(&sent[0].body).unwrap();
-        assert_eq!((envelope.event_id.as_str(), envelope.received_at, envelope.customer_id.as_str()), ("evt-1", now(), "c-1"));
+        assert_eq!(
+            (
+                envelope.event_id.as_str(),
+                envelope.received_at,
+                envelope.customer_id.as_str()
+            ),
+            ("evt-1", now(), "c-1")
+        );
     }
 
     #[tokio::test]
@@ -399,9 +470,21 @@ mod tests {
         let stale = signed("evt-5", BODY, now() - chrono::Duration::seconds(301));
         let bad_id = signed("evt 6", BODY, now());
         let cases: Vec<(WebhookRequest, u16)> = vec![
-            (WebhookRequest { method: "GET", ..request(&ok, Some("application/json")) }, 405),
+            (
+                WebhookRequest {
+                    method: "GET",
+                    ..request(&ok, Some("application/json"))
+                },
+                405,
+            ),
             (request(&huge, Some("application/json")), 413),
-            (WebhookRequest { body: b"{}", ..request(&ok, Some("application/json")) }, 401),
+            (
+                WebhookRequest {
+                    body: b"{}",
+                    ..request(&ok, Some("application/json"))
+                },
+                401,
+            ),
             (request(&stale, Some("application/json")), 401),
             (request(&ok, Some("text/plain")), 415),
             (request(&ok, None), 415),
@@ -423,20 +506,32 @@ mod tests {
         let s = signed("evt-1", r#"{"customer_id": "c-1",,}"#, now());
         let response = ingest.handle(&request(&s, Some("application/json"))).await;
         assert_eq!(response.body["errors"][0]["field"], "body");
-        assert!(response.body["errors"][0]["message"].as_str().unwrap().starts_with("is not valid JSON: "));
+        assert!(response.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("is not valid JSON: "));
         let s = signed("evt-2", &BODY.replace("\"USD\"", "\"XXX\""), now());
         let response = ingest.handle(&request(&s, Some("application/json"))).await;
-        assert_eq!(response.body, json!({"error": "invalid", "errors": [{"field": "currency", "message": "must be an ISO 4217 currency code such as \"USD\""}]}));
+        assert_eq!(
+            response.body,
+            json!({"error": "invalid", "errors": [{"field": "currency", "message": "must be an ISO 4217 currency code such as \"USD\""}]})
+        );
     }
 
     #[tokio::test]
     async fn a_queue_outage_is_503_without_internal_detail() {
-        let ingest = ingest(RecordingQueue { fail: true, ..Default::default() });
+        let ingest = ingest(RecordingQueue {
+            fail: true,
+            ..Default::default()
+        });
         let s = signed("evt-1", BODY, now());
         let response = ingest.handle(&request(&s, Some("application/json"))).await;
         assert_eq!(response.status, 503);
         let text = response.body.to_string();
-        assert!(!text.contains("arn:") && !text.contains("refused"), "{text}");
+        assert!(
+            !text.contains("arn:") && !text.contains("refused"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -445,10 +540,16 @@ mod tests {
         let first = signed("evt-1", BODY, now());
         let retry = signed("evt-1", BODY, now() - chrono::Duration::seconds(200));
         // Same content, different spacing and key order: still the same event.
-        let reformatted_body = serde_json::to_string_pretty(&serde_json::from_str::<Value>(BODY).unwrap()).unwrap();
+        let reformatted_body =
+            serde_json::to_string_pretty(&serde_json::from_str::<Value>(BODY).unwrap()).unwrap();
         let reformatted = signed("evt-1", &reformatted_body, now());
         let changed = signed("evt-1", &BODY.replace("10.00", "11.00"), now());
-        let id = |s: &Signed| ingest.prepare(&request(s, Some("application/json")), now()).unwrap().deduplication_id;
+        let id = |s: &Signed| {
+            ingest
+                .prepare(&request(s, Some("application/json")), now())
+                .unwrap()
+                .deduplication_id
+        };
         assert_eq!(id(&first), id(&retry));
         assert_eq!(id(&first), id(&reformatted));
         assert_ne!(id(&first), id(&changed));
@@ -459,16 +560,36 @@ mod tests {
     fn secrets_documents_are_validated() {
         let bad = [
             ("{}", "ingest secrets are not the expected JSON document"),
-            (r#"{"signing_secrets": [], "email_hash_key": "x"}"#, "no signing secret"),
-            (r#"{"signing_secrets": ["nope"], "email_hash_key": "x"}"#, "signing secret #0"),
-            (&format!(r#"{{"signing_secrets": ["{SECRET}"], "email_hash_key": "c2hvcnQ="}}"#), "email_hash_key"),
-            (&format!(r#"{{"signing_secrets": ["{SECRET}"], "email_hash_key": "x", "more": 1}}"#), "Data error"),
-            (&format!(r#"{{"signing_secrets": "{SECRET}", "email_hash_key": "x"}}"#), "Data error at line 1"),
+            (
+                r#"{"signing_secrets": [], "email_hash_key": "x"}"#,
+                "no signing secret",
+            ),
+            (
+                r#"{"signing_secrets": ["nope"], "email_hash_key": "x"}"#,
+                "signing secret #0",
+            ),
+            (
+                &format!(r#"{{"signing_secrets": ["{SECRET}"], "email_hash_key": "c2hvcnQ="}}"#),
+                "email_hash_key",
+            ),
+            (
+                &format!(
+                    r#"{{"signing_secrets": ["{SECRET}"], "email_hash_key": "x", "more": 1}}"#
+                ),
+                "Data error",
+            ),
+            (
+                &format!(r#"{{"signing_secrets": "{SECRET}", "email_hash_key": "x"}}"#),
+                "Data error at line 1",
+            ),
         ];
         for (doc, want) in bad {
             let err = IngestSecrets::from_json(doc).err().expect(doc).to_string();
             assert!(err.contains(want), "{err}");
-            assert!(!err.contains("cHJvcC1"), "secret material leaked into an error: {err}");
+            assert!(
+                !err.contains("cHJvcC1"),
+                "secret material leaked into an error: {err}"
+            );
         }
     }
 }

@@ -35,9 +35,15 @@ pub struct WebhookConfig {
 impl WebhookConfig {
     pub fn from_env() -> Result<Self, StartupError> {
         let var = |name: &'static str| {
-            std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(StartupError::MissingVar(name))
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or(StartupError::MissingVar(name))
         };
-        Ok(Self { queue_url: var(QUEUE_URL_VAR)?, secrets_id: var(SECRETS_ID_VAR)? })
+        Ok(Self {
+            queue_url: var(QUEUE_URL_VAR)?,
+            secrets_id: var(SECRETS_ID_VAR)?,
+        })
     }
 }
 
@@ -48,7 +54,11 @@ pub async fn build_ingest(
     config: &WebhookConfig,
     sdk: &aws_config::SdkConfig,
 ) -> Result<Ingest<SqsEventQueue, SystemClock>, StartupError> {
-    let secrets = fetch_ingest_secrets(&aws_sdk_secretsmanager::Client::new(sdk), &config.secrets_id).await?;
+    let secrets = fetch_ingest_secrets(
+        &aws_sdk_secretsmanager::Client::new(sdk),
+        &config.secrets_id,
+    )
+    .await?;
     let queue = SqsEventQueue::new(aws_sdk_sqs::Client::new(sdk), config.queue_url.clone());
     Ok(Ingest::new(event_type, secrets, queue, SystemClock))
 }
@@ -69,7 +79,10 @@ pub async fn run_webhook(event_type: EventType) -> Result<(), lambda_http::Error
 
 /// One invocation: API Gateway request in, HTTP response out. Never fails: every outcome is a
 /// response with a status.
-pub async fn handle_webhook<Q: EventQueue, C: Clock>(ingest: &Ingest<Q, C>, request: Request) -> Response<Body> {
+pub async fn handle_webhook<Q: EventQueue, C: Clock>(
+    ingest: &Ingest<Q, C>,
+    request: Request,
+) -> Response<Body> {
     let headers = request.headers();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     // Text or Binary (API Gateway's base64 already decoded): the exact bytes the sender signed.

@@ -10,28 +10,160 @@ use serde::{Deserialize, Serialize};
 /// Funds codes and precious metals (XAU, XDR, …) are left out on purpose: nobody buys a
 /// challenge in them, and accepting them would only let typos through.
 const ISO_4217: &[(&str, u8)] = &[
-    ("AED", 2), ("AFN", 2), ("ALL", 2), ("AMD", 2), ("ANG", 2), ("AOA", 2), ("ARS", 2),
-    ("AUD", 2), ("AWG", 2), ("AZN", 2), ("BAM", 2), ("BBD", 2), ("BDT", 2), ("BGN", 2),
-    ("BHD", 3), ("BIF", 0), ("BMD", 2), ("BND", 2), ("BOB", 2), ("BRL", 2), ("BSD", 2),
-    ("BTN", 2), ("BWP", 2), ("BYN", 2), ("BZD", 2), ("CAD", 2), ("CDF", 2), ("CHF", 2),
-    ("CLP", 0), ("CNY", 2), ("COP", 2), ("CRC", 2), ("CUP", 2), ("CVE", 2), ("CZK", 2),
-    ("DJF", 0), ("DKK", 2), ("DOP", 2), ("DZD", 2), ("EGP", 2), ("ERN", 2), ("ETB", 2),
-    ("EUR", 2), ("FJD", 2), ("FKP", 2), ("GBP", 2), ("GEL", 2), ("GHS", 2), ("GIP", 2),
-    ("GMD", 2), ("GNF", 0), ("GTQ", 2), ("GYD", 2), ("HKD", 2), ("HNL", 2), ("HTG", 2),
-    ("HUF", 2), ("IDR", 2), ("ILS", 2), ("INR", 2), ("IQD", 3), ("IRR", 2), ("ISK", 0),
-    ("JMD", 2), ("JOD", 3), ("JPY", 0), ("KES", 2), ("KGS", 2), ("KHR", 2), ("KMF", 0),
-    ("KPW", 2), ("KRW", 0), ("KWD", 3), ("KYD", 2), ("KZT", 2), ("LAK", 2), ("LBP", 2),
-    ("LKR", 2), ("LRD", 2), ("LSL", 2), ("LYD", 3), ("MAD", 2), ("MDL", 2), ("MGA", 2),
-    ("MKD", 2), ("MMK", 2), ("MNT", 2), ("MOP", 2), ("MRU", 2), ("MUR", 2), ("MVR", 2),
-    ("MWK", 2), ("MXN", 2), ("MYR", 2), ("MZN", 2), ("NAD", 2), ("NGN", 2), ("NIO", 2),
-    ("NOK", 2), ("NPR", 2), ("NZD", 2), ("OMR", 3), ("PAB", 2), ("PEN", 2), ("PGK", 2),
-    ("PHP", 2), ("PKR", 2), ("PLN", 2), ("PYG", 0), ("QAR", 2), ("RON", 2), ("RSD", 2),
-    ("RUB", 2), ("RWF", 0), ("SAR", 2), ("SBD", 2), ("SCR", 2), ("SDG", 2), ("SEK", 2),
-    ("SGD", 2), ("SHP", 2), ("SLE", 2), ("SOS", 2), ("SRD", 2), ("SSP", 2), ("STN", 2),
-    ("SVC", 2), ("SYP", 2), ("SZL", 2), ("THB", 2), ("TJS", 2), ("TMT", 2), ("TND", 3),
-    ("TOP", 2), ("TRY", 2), ("TTD", 2), ("TWD", 2), ("TZS", 2), ("UAH", 2), ("UGX", 0),
-    ("USD", 2), ("UYU", 2), ("UZS", 2), ("VES", 2), ("VND", 0), ("VUV", 0), ("WST", 2),
-    ("XAF", 0), ("XCD", 2), ("XOF", 0), ("XPF", 0), ("YER", 2), ("ZAR", 2), ("ZMW", 2),
+    ("AED", 2),
+    ("AFN", 2),
+    ("ALL", 2),
+    ("AMD", 2),
+    ("ANG", 2),
+    ("AOA", 2),
+    ("ARS", 2),
+    ("AUD", 2),
+    ("AWG", 2),
+    ("AZN", 2),
+    ("BAM", 2),
+    ("BBD", 2),
+    ("BDT", 2),
+    ("BGN", 2),
+    ("BHD", 3),
+    ("BIF", 0),
+    ("BMD", 2),
+    ("BND", 2),
+    ("BOB", 2),
+    ("BRL", 2),
+    ("BSD", 2),
+    ("BTN", 2),
+    ("BWP", 2),
+    ("BYN", 2),
+    ("BZD", 2),
+    ("CAD", 2),
+    ("CDF", 2),
+    ("CHF", 2),
+    ("CLP", 0),
+    ("CNY", 2),
+    ("COP", 2),
+    ("CRC", 2),
+    ("CUP", 2),
+    ("CVE", 2),
+    ("CZK", 2),
+    ("DJF", 0),
+    ("DKK", 2),
+    ("DOP", 2),
+    ("DZD", 2),
+    ("EGP", 2),
+    ("ERN", 2),
+    ("ETB", 2),
+    ("EUR", 2),
+    ("FJD", 2),
+    ("FKP", 2),
+    ("GBP", 2),
+    ("GEL", 2),
+    ("GHS", 2),
+    ("GIP", 2),
+    ("GMD", 2),
+    ("GNF", 0),
+    ("GTQ", 2),
+    ("GYD", 2),
+    ("HKD", 2),
+    ("HNL", 2),
+    ("HTG", 2),
+    ("HUF", 2),
+    ("IDR", 2),
+    ("ILS", 2),
+    ("INR", 2),
+    ("IQD", 3),
+    ("IRR", 2),
+    ("ISK", 0),
+    ("JMD", 2),
+    ("JOD", 3),
+    ("JPY", 0),
+    ("KES", 2),
+    ("KGS", 2),
+    ("KHR", 2),
+    ("KMF", 0),
+    ("KPW", 2),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("KYD", 2),
+    ("KZT", 2),
+    ("LAK", 2),
+    ("LBP", 2),
+    ("LKR", 2),
+    ("LRD", 2),
+    ("LSL", 2),
+    ("LYD", 3),
+    ("MAD", 2),
+    ("MDL", 2),
+    ("MGA", 2),
+    ("MKD", 2),
+    ("MMK", 2),
+    ("MNT", 2),
+    ("MOP", 2),
+    ("MRU", 2),
+    ("MUR", 2),
+    ("MVR", 2),
+    ("MWK", 2),
+    ("MXN", 2),
+    ("MYR", 2),
+    ("MZN", 2),
+    ("NAD", 2),
+    ("NGN", 2),
+    ("NIO", 2),
+    ("NOK", 2),
+    ("NPR", 2),
+    ("NZD", 2),
+    ("OMR", 3),
+    ("PAB", 2),
+    ("PEN", 2),
+    ("PGK", 2),
+    ("PHP", 2),
+    ("PKR", 2),
+    ("PLN", 2),
+    ("PYG", 0),
+    ("QAR", 2),
+    ("RON", 2),
+    ("RSD", 2),
+    ("RUB", 2),
+    ("RWF", 0),
+    ("SAR", 2),
+    ("SBD", 2),
+    ("SCR", 2),
+    ("SDG", 2),
+    ("SEK", 2),
+    ("SGD", 2),
+    ("SHP", 2),
+    ("SLE", 2),
+    ("SOS", 2),
+    ("SRD", 2),
+    ("SSP", 2),
+    ("STN", 2),
+    ("SVC", 2),
+    ("SYP", 2),
+    ("SZL", 2),
+    ("THB", 2),
+    ("TJS", 2),
+    ("TMT", 2),
+    ("TND", 3),
+    ("TOP", 2),
+    ("TRY", 2),
+    ("TTD", 2),
+    ("TWD", 2),
+    ("TZS", 2),
+    ("UAH", 2),
+    ("UGX", 0),
+    ("USD", 2),
+    ("UYU", 2),
+    ("UZS", 2),
+    ("VES", 2),
+    ("VND", 0),
+    ("VUV", 0),
+    ("WST", 2),
+    ("XAF", 0),
+    ("XCD", 2),
+    ("XOF", 0),
+    ("XPF", 0),
+    ("YER", 2),
+    ("ZAR", 2),
+    ("ZMW", 2),
     ("ZWG", 2),
 ];
 
@@ -68,7 +200,10 @@ impl FromStr for Currency {
             .map(|i| {
                 let (code, minor_units) = ISO_4217[i];
                 let b = code.as_bytes();
-                Currency { code: [b[0], b[1], b[2]], minor_units }
+                Currency {
+                    code: [b[0], b[1], b[2]],
+                    minor_units,
+                }
             })
             .map_err(|_| UnknownCurrency)
     }
@@ -89,7 +224,8 @@ impl Serialize for Currency {
 impl<'de> Deserialize<'de> for Currency {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let code = String::deserialize(d)?;
-        code.parse().map_err(|_| serde::de::Error::custom(format!("unknown currency {code:?}")))
+        code.parse()
+            .map_err(|_| serde::de::Error::custom(format!("unknown currency {code:?}")))
     }
 }
 
@@ -122,13 +258,21 @@ pub enum ZeroAllowed {
 
 /// Parses a wire amount strictly: plain decimal notation only (no exponent, no sign other than
 /// the rejected '-', no spaces, no thousands separators), at most the currency's minor units.
-pub fn parse_amount(text: &str, currency: Currency, zero: ZeroAllowed) -> Result<Decimal, AmountError> {
+pub fn parse_amount(
+    text: &str,
+    currency: Currency,
+    zero: ZeroAllowed,
+) -> Result<Decimal, AmountError> {
     parse_amount_for(text, Some(currency), zero)
 }
 
 /// As `parse_amount`; with no (valid) currency, everything but the minor-units check is applied,
 /// so a sender learns about a negative amount and a bad currency in one response.
-pub fn parse_amount_for(text: &str, currency: Option<Currency>, zero: ZeroAllowed) -> Result<Decimal, AmountError> {
+pub fn parse_amount_for(
+    text: &str,
+    currency: Option<Currency>,
+    zero: ZeroAllowed,
+) -> Result<Decimal, AmountError> {
     let (negative, digits) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -171,7 +315,9 @@ mod tests {
     #[test]
     fn the_currency_table_is_sorted_and_unique_so_binary_search_is_sound() {
         assert!(ISO_4217.windows(2).all(|w| w[0].0 < w[1].0));
-        assert!(ISO_4217.iter().all(|(c, _)| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())));
+        assert!(ISO_4217
+            .iter()
+            .all(|(c, _)| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())));
     }
 
     #[test]
@@ -191,11 +337,25 @@ mod tests {
 
     #[test]
     fn amounts_parse_exactly() {
-        assert_eq!(parse_amount("499.00", usd(), ZeroAllowed::No).unwrap().to_string(), "499.00");
-        assert_eq!(parse_amount("0.10", usd(), ZeroAllowed::No).unwrap(), Decimal::new(10, 2));
-        assert_eq!(parse_amount("0", usd(), ZeroAllowed::Yes).unwrap(), Decimal::ZERO);
+        assert_eq!(
+            parse_amount("499.00", usd(), ZeroAllowed::No)
+                .unwrap()
+                .to_string(),
+            "499.00"
+        );
+        assert_eq!(
+            parse_amount("0.10", usd(), ZeroAllowed::No).unwrap(),
+            Decimal::new(10, 2)
+        );
+        assert_eq!(
+            parse_amount("0", usd(), ZeroAllowed::Yes).unwrap(),
+            Decimal::ZERO
+        );
         // Trailing zeros beyond the minor units are still exact, so they are accepted.
-        assert_eq!(parse_amount("1.5000", usd(), ZeroAllowed::No).unwrap(), Decimal::new(15, 1));
+        assert_eq!(
+            parse_amount("1.5000", usd(), ZeroAllowed::No).unwrap(),
+            Decimal::new(15, 1)
+        );
     }
 
     #[test]
@@ -217,13 +377,26 @@ mod tests {
             ("", AmountError::NotADecimal),
             ("99999999999999999999999999999999", AmountError::NotADecimal),
             ("0.00", AmountError::NotPositive),
-            ("1.001", AmountError::TooPrecise { currency: "USD".into(), allowed: 2 }),
+            (
+                "1.001",
+                AmountError::TooPrecise {
+                    currency: "USD".into(),
+                    allowed: 2,
+                },
+            ),
         ];
         for (text, want) in cases {
-            assert_eq!(parse_amount(text, usd(), ZeroAllowed::No), Err(want), "{text:?}");
+            assert_eq!(
+                parse_amount(text, usd(), ZeroAllowed::No),
+                Err(want),
+                "{text:?}"
+            );
         }
         let jpy = "JPY".parse().unwrap();
-        assert!(matches!(parse_amount("100.5", jpy, ZeroAllowed::No), Err(AmountError::TooPrecise { .. })));
+        assert!(matches!(
+            parse_amount("100.5", jpy, ZeroAllowed::No),
+            Err(AmountError::TooPrecise { .. })
+        ));
         assert!(parse_amount("100", jpy, ZeroAllowed::No).is_ok());
     }
 }

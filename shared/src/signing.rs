@@ -7,9 +7,9 @@
 
 use std::fmt;
 
+use aws_lc_rs::hmac;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use aws_lc_rs::hmac;
 use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
 
@@ -46,12 +46,17 @@ impl SigningSecret {
     /// Parses `whsec_<base64 key>`. The prefix is required so that a raw key pasted by mistake
     /// (which would silently be a different key) is caught at start-up.
     pub fn parse(text: &str) -> Result<Self, SecretError> {
-        let encoded = text.trim().strip_prefix(SECRET_PREFIX).ok_or(SecretError::MissingPrefix)?;
+        let encoded = text
+            .trim()
+            .strip_prefix(SECRET_PREFIX)
+            .ok_or(SecretError::MissingPrefix)?;
         let key = BASE64.decode(encoded).map_err(|_| SecretError::NotBase64)?;
         if key.len() < 16 {
             return Err(SecretError::TooShort);
         }
-        Ok(Self { key: hmac::Key::new(hmac::HMAC_SHA256, &key) })
+        Ok(Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, &key),
+        })
     }
 
     fn mac(&self, id: &str, timestamp: &str, body: &[u8]) -> [u8; MAC_LEN] {
@@ -61,7 +66,10 @@ impl SigningSecret {
         mac.update(timestamp.as_bytes());
         mac.update(b".");
         mac.update(body);
-        mac.sign().as_ref().try_into().expect("HMAC-SHA256 tags are 32 bytes")
+        mac.sign()
+            .as_ref()
+            .try_into()
+            .expect("HMAC-SHA256 tags are 32 bytes")
     }
 
     /// The `v1,<base64>` signature a sender would put in `webhook-signature`.
@@ -120,7 +128,10 @@ impl Verifier {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Verified<'a>, SignatureError> {
-        let id = headers.id.filter(|s| !s.is_empty()).ok_or(SignatureError::MissingHeader("webhook-id"))?;
+        let id = headers
+            .id
+            .filter(|s| !s.is_empty())
+            .ok_or(SignatureError::MissingHeader("webhook-id"))?;
         let ts_text = headers
             .timestamp
             .filter(|s| !s.is_empty())
@@ -160,7 +171,9 @@ fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, SignatureError> {
     if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(SignatureError::MalformedTimestamp);
     }
-    let seconds: i64 = text.parse().map_err(|_| SignatureError::MalformedTimestamp)?;
+    let seconds: i64 = text
+        .parse()
+        .map_err(|_| SignatureError::MalformedTimestamp)?;
     DateTime::from_timestamp(seconds, 0).ok_or(SignatureError::MalformedTimestamp)
 }
 
@@ -211,7 +224,11 @@ mod tests {
     }
 
     fn headers<'a>(id: &'a str, ts: &'a str, sig: &'a str) -> SignatureHeaders<'a> {
-        SignatureHeaders { id: Some(id), timestamp: Some(ts), signature: Some(sig) }
+        SignatureHeaders {
+            id: Some(id),
+            timestamp: Some(ts),
+            signature: Some(sig),
+        }
     }
 
     #[test]
@@ -220,7 +237,9 @@ mod tests {
             let secret = SigningSecret::parse(secret).unwrap();
             assert_eq!(secret.sign(id, ts, body.as_bytes()), sig);
             let verifier = Verifier::new(vec![secret]);
-            let ok = verifier.verify(&headers(id, ts, sig), body.as_bytes(), at(ts)).unwrap();
+            let ok = verifier
+                .verify(&headers(id, ts, sig), body.as_bytes(), at(ts))
+                .unwrap();
             assert_eq!(ok.id, id);
             assert_eq!(ok.timestamp, at(ts));
         }
@@ -228,15 +247,36 @@ mod tests {
 
     #[test]
     fn secrets_need_the_prefix_valid_base64_and_enough_key() {
-        assert_eq!(SigningSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_err(), SecretError::MissingPrefix);
-        assert_eq!(SigningSecret::parse("whsec_!!!").unwrap_err(), SecretError::NotBase64);
-        assert_eq!(SigningSecret::parse("whsec_c2hvcnQ=").unwrap_err(), SecretError::TooShort);
+        assert_eq!(
+            SigningSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_err(),
+            SecretError::MissingPrefix
+        );
+        assert_eq!(
+            SigningSecret::parse("whsec_!!!").unwrap_err(),
+            SecretError::NotBase64
+        );
+        assert_eq!(
+            SigningSecret::parse("whsec_c2hvcnQ=").unwrap_err(),
+            SecretError::TooShort
+        );
         assert!(!format!("{:?}", SigningSecret::parse(VECTORS[0].0).unwrap()).contains("MfKQ"));
     }
 
-    fn vector_verifier() -> (Verifier, &'static str, &'static str, &'static str, &'static str) {
+    fn vector_verifier() -> (
+        Verifier,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+    ) {
         let (secret, id, ts, body, sig) = VECTORS[0];
-        (Verifier::new(vec![SigningSecret::parse(secret).unwrap()]), id, ts, body, sig)
+        (
+            Verifier::new(vec![SigningSecret::parse(secret).unwrap()]),
+            id,
+            ts,
+            body,
+            sig,
+        )
     }
 
     #[test]
@@ -248,8 +288,16 @@ mod tests {
         let by_old = old.sign(id, ts, body.as_bytes());
         let both = Verifier::new(vec![old.clone(), new.clone()]);
         // Sender signs with the new secret only, with both, or lists an unknown one first.
-        for list in [by_new.clone(), format!("{by_old} {by_new}"), format!("v1,{} {by_new}", BASE64.encode([7u8; 32]))] {
-            assert!(both.verify(&headers(id, ts, &list), body.as_bytes(), at(ts)).is_ok(), "{list}");
+        for list in [
+            by_new.clone(),
+            format!("{by_old} {by_new}"),
+            format!("v1,{} {by_new}", BASE64.encode([7u8; 32])),
+        ] {
+            assert!(
+                both.verify(&headers(id, ts, &list), body.as_bytes(), at(ts))
+                    .is_ok(),
+                "{list}"
+            );
         }
         // Once the old secret is retired, its signatures stop working.
         let only_new = Verifier::new(vec![new]);
@@ -263,10 +311,22 @@ mod tests {
     fn a_tampered_body_id_or_timestamp_fails() {
         let (v, id, ts, body, sig) = vector_verifier();
         let now = at(ts);
-        assert_eq!(v.verify(&headers(id, ts, sig), br#"{"test": 2432232315}"#, now), Err(SignatureError::NoMatchingSignature));
-        assert_eq!(v.verify(&headers(id, ts, sig), format!("{body} ").as_bytes(), now), Err(SignatureError::NoMatchingSignature));
-        assert_eq!(v.verify(&headers("msg_other", ts, sig), body.as_bytes(), now), Err(SignatureError::NoMatchingSignature));
-        assert_eq!(v.verify(&headers(id, "1614265331", sig), body.as_bytes(), now), Err(SignatureError::NoMatchingSignature));
+        assert_eq!(
+            v.verify(&headers(id, ts, sig), br#"{"test": 2432232315}"#, now),
+            Err(SignatureError::NoMatchingSignature)
+        );
+        assert_eq!(
+            v.verify(&headers(id, ts, sig), format!("{body} ").as_bytes(), now),
+            Err(SignatureError::NoMatchingSignature)
+        );
+        assert_eq!(
+            v.verify(&headers("msg_other", ts, sig), body.as_bytes(), now),
+            Err(SignatureError::NoMatchingSignature)
+        );
+        assert_eq!(
+            v.verify(&headers(id, "1614265331", sig), body.as_bytes(), now),
+            Err(SignatureError::NoMatchingSignature)
+        );
     }
 
     #[test]
@@ -275,10 +335,20 @@ mod tests {
         let signed = at(ts);
         let tol = chrono::Duration::seconds(TIMESTAMP_TOLERANCE_SECONDS);
         let one = chrono::Duration::seconds(1);
-        assert!(v.verify(&headers(id, ts, sig), body.as_bytes(), signed + tol).is_ok());
-        assert!(v.verify(&headers(id, ts, sig), body.as_bytes(), signed - tol).is_ok());
-        assert_eq!(v.verify(&headers(id, ts, sig), body.as_bytes(), signed + tol + one), Err(SignatureError::TimestampTooOld));
-        assert_eq!(v.verify(&headers(id, ts, sig), body.as_bytes(), signed - tol - one), Err(SignatureError::TimestampInFuture));
+        assert!(v
+            .verify(&headers(id, ts, sig), body.as_bytes(), signed + tol)
+            .is_ok());
+        assert!(v
+            .verify(&headers(id, ts, sig), body.as_bytes(), signed - tol)
+            .is_ok());
+        assert_eq!(
+            v.verify(&headers(id, ts, sig), body.as_bytes(), signed + tol + one),
+            Err(SignatureError::TimestampTooOld)
+        );
+        assert_eq!(
+            v.verify(&headers(id, ts, sig), body.as_bytes(), signed - tol - one),
+            Err(SignatureError::TimestampInFuture)
+        );
     }
 
     #[test]
@@ -286,13 +356,40 @@ mod tests {
         let (v, id, ts, body, sig) = vector_verifier();
         let now = at(ts);
         let cases = [
-            (SignatureHeaders { id: None, ..headers(id, ts, sig) }, "webhook-id"),
-            (SignatureHeaders { timestamp: None, ..headers(id, ts, sig) }, "webhook-timestamp"),
-            (SignatureHeaders { signature: None, ..headers(id, ts, sig) }, "webhook-signature"),
-            (SignatureHeaders { id: Some(""), ..headers(id, ts, sig) }, "webhook-id"),
+            (
+                SignatureHeaders {
+                    id: None,
+                    ..headers(id, ts, sig)
+                },
+                "webhook-id",
+            ),
+            (
+                SignatureHeaders {
+                    timestamp: None,
+                    ..headers(id, ts, sig)
+                },
+                "webhook-timestamp",
+            ),
+            (
+                SignatureHeaders {
+                    signature: None,
+                    ..headers(id, ts, sig)
+                },
+                "webhook-signature",
+            ),
+            (
+                SignatureHeaders {
+                    id: Some(""),
+                    ..headers(id, ts, sig)
+                },
+                "webhook-id",
+            ),
         ];
         for (h, name) in cases {
-            assert_eq!(v.verify(&h, body.as_bytes(), now), Err(SignatureError::MissingHeader(name)));
+            assert_eq!(
+                v.verify(&h, body.as_bytes(), now),
+                Err(SignatureError::MissingHeader(name))
+            );
         }
     }
 
@@ -300,30 +397,53 @@ mod tests {
     fn malformed_timestamps_and_signature_lists_are_rejected() {
         let (v, id, ts, body, sig) = vector_verifier();
         let now = at(ts);
-        for bad_ts in ["abc", "-1614265330", "1614265330.5", " 1614265330", "99999999999999999999"] {
-            assert_eq!(v.verify(&headers(id, bad_ts, sig), body.as_bytes(), now), Err(SignatureError::MalformedTimestamp), "{bad_ts}");
+        for bad_ts in [
+            "abc",
+            "-1614265330",
+            "1614265330.5",
+            " 1614265330",
+            "99999999999999999999",
+        ] {
+            assert_eq!(
+                v.verify(&headers(id, bad_ts, sig), body.as_bytes(), now),
+                Err(SignatureError::MalformedTimestamp),
+                "{bad_ts}"
+            );
         }
         let mac = sig.trim_start_matches("v1,");
         let too_many = vec![sig; MAX_SIGNATURE_ENTRIES + 1].join(" ");
         for bad in [
-            mac.to_string(),                        // no version prefix
-            format!("v2,{mac}"),                    // unknown version only
-            "v1,".to_string(),                      // empty signature
-            "v1,not-base64!!".to_string(),          // not base64
+            mac.to_string(),                            // no version prefix
+            format!("v2,{mac}"),                        // unknown version only
+            "v1,".to_string(),                          // empty signature
+            "v1,not-base64!!".to_string(),              // not base64
             format!("v1,{}", BASE64.encode([1u8; 16])), // wrong length
-            "v1a,abc".to_string(),                  // asymmetric entry, ignored, nothing left
+            "v1a,abc".to_string(),                      // asymmetric entry, ignored, nothing left
             too_many,
         ] {
-            assert_eq!(v.verify(&headers(id, ts, &bad), body.as_bytes(), now), Err(SignatureError::MalformedSignatureList), "{bad}");
+            assert_eq!(
+                v.verify(&headers(id, ts, &bad), body.as_bytes(), now),
+                Err(SignatureError::MalformedSignatureList),
+                "{bad}"
+            );
         }
         // A malformed entry next to a valid one does not spoil it.
-        assert!(v.verify(&headers(id, ts, &format!("v1,garbage {sig}")), body.as_bytes(), now).is_ok());
+        assert!(v
+            .verify(
+                &headers(id, ts, &format!("v1,garbage {sig}")),
+                body.as_bytes(),
+                now
+            )
+            .is_ok());
     }
 
     #[test]
     fn the_wrong_secret_fails() {
         let (_, id, ts, body, sig) = vector_verifier();
         let wrong = Verifier::new(vec![SigningSecret::parse(VECTORS[1].0).unwrap()]);
-        assert_eq!(wrong.verify(&headers(id, ts, sig), body.as_bytes(), at(ts)), Err(SignatureError::NoMatchingSignature));
+        assert_eq!(
+            wrong.verify(&headers(id, ts, sig), body.as_bytes(), at(ts)),
+            Err(SignatureError::NoMatchingSignature)
+        );
     }
 }

@@ -15,7 +15,10 @@ use shared::ingest::{EventQueue, IngestSecrets, QueueError, QueueMessage};
 use shared::signing::SigningSecret;
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
 }
 
 // ------------------------------------------------------------------ secrets and signing
@@ -23,7 +26,8 @@ pub fn workspace_root() -> PathBuf {
 /// The documented local ingest secrets (infra/local/secrets.local.json), the same file the local
 /// stack puts into Secrets Manager.
 pub fn local_secrets_json() -> String {
-    std::fs::read_to_string(workspace_root().join("infra/local/secrets.local.json")).expect("local secrets file")
+    std::fs::read_to_string(workspace_root().join("infra/local/secrets.local.json"))
+        .expect("local secrets file")
 }
 
 pub fn local_secrets() -> IngestSecrets {
@@ -51,7 +55,10 @@ impl Delivery {
     /// Signs `body` for `event_type` at `at` with `secret` (`whsec_…`).
     pub fn signed(event_type: &str, id: &str, body: &str, at: DateTime<Utc>, secret: &str) -> Self {
         let ts = at.timestamp().to_string();
-        let signature = SigningSecret::parse(secret).expect("test secret").sign(id, &ts, body.as_bytes());
+        let signature =
+            SigningSecret::parse(secret)
+                .expect("test secret")
+                .sign(id, &ts, body.as_bytes());
         Self {
             path: format!("/webhooks/{event_type}"),
             webhook_id: Some(id.into()),
@@ -67,7 +74,10 @@ impl Delivery {
     pub fn apigw_event(&self) -> Value {
         use base64::Engine as _;
         let mut event: Value = serde_json::from_str(
-            &std::fs::read_to_string(workspace_root().join("tests/fixtures/apigw-v2/post-webhook.json")).unwrap(),
+            &std::fs::read_to_string(
+                workspace_root().join("tests/fixtures/apigw-v2/post-webhook.json"),
+            )
+            .unwrap(),
         )
         .unwrap();
         let route = format!("POST {}", self.path);
@@ -89,17 +99,22 @@ impl Delivery {
             }
         }
         if self.base64 {
-            event["body"] = base64::engine::general_purpose::STANDARD.encode(&self.body).into();
+            event["body"] = base64::engine::general_purpose::STANDARD
+                .encode(&self.body)
+                .into();
             event["isBase64Encoded"] = true.into();
         } else {
-            event["body"] = String::from_utf8(self.body.clone()).expect("text body").into();
+            event["body"] = String::from_utf8(self.body.clone())
+                .expect("text body")
+                .into();
         }
         event
     }
 
     /// The request lambda_http hands the function for this delivery.
     pub fn lambda_request(&self) -> lambda_http::Request {
-        lambda_http::request::from_str(&self.apigw_event().to_string()).expect("a valid API Gateway v2 event")
+        lambda_http::request::from_str(&self.apigw_event().to_string())
+            .expect("a valid API Gateway v2 event")
     }
 }
 
@@ -107,7 +122,10 @@ impl Delivery {
 pub fn response_parts(response: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
     let status = response.status().as_u16();
     let body: &[u8] = response.body().as_ref();
-    (status, serde_json::from_slice(body).expect("JSON response body"))
+    (
+        status,
+        serde_json::from_slice(body).expect("JSON response body"),
+    )
 }
 
 // ------------------------------------------------------------------ handler-tier queue
@@ -133,7 +151,11 @@ pub fn venv_python() -> PathBuf {
     let path = std::env::var_os("LOCAL_STACK_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    assert!(path.exists(), "{} not found: run ./infra/bootstrap (or ./infra/test) first", path.display());
+    assert!(
+        path.exists(),
+        "{} not found: run ./infra/bootstrap (or ./infra/test) first",
+        path.display()
+    );
     path
 }
 
@@ -153,9 +175,18 @@ fn moto() -> &'static MotoProcess {
             .spawn()
             .expect("start moto server");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("moto READY line");
-        let endpoint = line.trim().strip_prefix("READY ").unwrap_or_else(|| panic!("moto did not start: {line:?}")).to_owned();
-        MotoProcess { endpoint, _child: child }
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("moto READY line");
+        let endpoint = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("moto did not start: {line:?}"))
+            .to_owned();
+        MotoProcess {
+            endpoint,
+            _child: child,
+        }
     })
 }
 
@@ -210,23 +241,44 @@ impl LocalStack {
             .args(["--reset", "--endpoint", &endpoint, "--stack", "prop-test"])
             .output()
             .expect("run provision.py");
-        assert!(out.status.success(), "provision.py failed: {}", String::from_utf8_lossy(&out.stderr));
-        let description: StackDescription = serde_json::from_slice(&out.stdout).expect("provision output");
+        assert!(
+            out.status.success(),
+            "provision.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let description: StackDescription =
+            serde_json::from_slice(&out.stdout).expect("provision output");
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&endpoint)
             .region(aws_config::Region::new(description.region.clone()))
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new("local", "local", None, None, "local-stack"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "local-stack",
+            ))
             .load()
             .await;
-        Self { description, sdk, _exclusive: guard }
+        Self {
+            description,
+            sdk,
+            _exclusive: guard,
+        }
     }
 
     pub fn resource(&self, logical_id: &str) -> &ProvisionedResource {
-        self.description.resources.get(logical_id).unwrap_or_else(|| panic!("template has no {logical_id}"))
+        self.description
+            .resources
+            .get(logical_id)
+            .unwrap_or_else(|| panic!("template has no {logical_id}"))
     }
 
     pub fn function(&self, logical_id: &str) -> &ProvisionedFunction {
-        self.description.functions.get(logical_id).unwrap_or_else(|| panic!("template has no {logical_id}"))
+        self.description
+            .functions
+            .get(logical_id)
+            .unwrap_or_else(|| panic!("template has no {logical_id}"))
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
@@ -256,7 +308,12 @@ impl LocalStack {
             let batch = got.messages.unwrap_or_default();
             empty_polls = if batch.is_empty() { empty_polls + 1 } else { 0 };
             for m in batch {
-                sqs.delete_message().queue_url(queue_url).receipt_handle(m.receipt_handle().unwrap()).send().await.expect("delete");
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .expect("delete");
                 out.push(m);
             }
         }

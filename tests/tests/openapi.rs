@@ -9,7 +9,9 @@ use shared::clock::FixedClock;
 use shared::events::EventType;
 use shared::ingest::Ingest;
 use shared::lambda::handle_webhook;
-use system_tests::{local_secrets, local_signing_secret, response_parts, workspace_root, Delivery, MemoryQueue};
+use system_tests::{
+    local_secrets, local_signing_secret, response_parts, workspace_root, Delivery, MemoryQueue,
+};
 
 /// After every example's occurred_at, within the future-skew allowance of none.
 fn now() -> DateTime<Utc> {
@@ -24,7 +26,9 @@ fn spec() -> Value {
 
 fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
     match schema.get("$ref").and_then(Value::as_str) {
-        Some(r) => spec.pointer(r.trim_start_matches('#')).unwrap_or_else(|| panic!("dangling $ref {r}")),
+        Some(r) => spec
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("dangling $ref {r}")),
         None => schema,
     }
 }
@@ -40,7 +44,13 @@ fn variants<'a>(spec: &'a Value, schema: &'a Value) -> Vec<&'a Value> {
 
 /// A valid value for a property the example leaves out.
 fn sample_value(spec: &Value, property: &Value) -> Value {
-    let name = property.get("$ref").and_then(Value::as_str).unwrap_or("").rsplit('/').next().unwrap_or("");
+    let name = property
+        .get("$ref")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
     match name {
         "Email" => json!("someone@example.com"),
         "Identifier" => json!("id-123"),
@@ -50,8 +60,19 @@ fn sample_value(spec: &Value, property: &Value) -> Value {
 }
 
 async fn post(event_type: EventType, id: &str, body: &Value) -> (u16, Value) {
-    let ingest = Ingest::new(event_type, local_secrets(), MemoryQueue::default(), FixedClock(now()));
-    let d = Delivery::signed(event_type.as_str(), id, &body.to_string(), now(), &local_signing_secret());
+    let ingest = Ingest::new(
+        event_type,
+        local_secrets(),
+        MemoryQueue::default(),
+        FixedClock(now()),
+    );
+    let d = Delivery::signed(
+        event_type.as_str(),
+        id,
+        &body.to_string(),
+        now(),
+        &local_signing_secret(),
+    );
     response_parts(handle_webhook(&ingest, d.lambda_request()).await)
 }
 
@@ -59,21 +80,48 @@ fn operations(spec: &Value) -> Vec<(EventType, &Value)> {
     let paths = spec["paths"].as_object().unwrap();
     let mut documented: Vec<&str> = paths.keys().map(String::as_str).collect();
     documented.sort_unstable();
-    let mut expected: Vec<String> = EventType::ALL.iter().map(|t| format!("/webhooks/{t}")).collect();
+    let mut expected: Vec<String> = EventType::ALL
+        .iter()
+        .map(|t| format!("/webhooks/{t}"))
+        .collect();
     expected.sort_unstable();
-    assert_eq!(documented, expected, "the document must describe exactly the six webhooks");
-    EventType::ALL.iter().map(|t| (*t, &paths[&format!("/webhooks/{t}")]["post"])).collect()
+    assert_eq!(
+        documented, expected,
+        "the document must describe exactly the six webhooks"
+    );
+    EventType::ALL
+        .iter()
+        .map(|t| (*t, &paths[&format!("/webhooks/{t}")]["post"]))
+        .collect()
 }
 
 #[test]
 fn every_operation_documents_every_status_the_handler_returns() {
     let spec = spec();
     for (event_type, op) in operations(&spec) {
-        let mut codes: Vec<&str> = op["responses"].as_object().unwrap().keys().map(String::as_str).collect();
+        let mut codes: Vec<&str> = op["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         codes.sort_unstable();
-        assert_eq!(codes, ["202", "400", "401", "413", "415", "503"], "{event_type}");
-        let headers: Vec<&str> = op["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-        assert_eq!(headers, ["webhook-id", "webhook-timestamp", "webhook-signature"], "{event_type}");
+        assert_eq!(
+            codes,
+            ["202", "400", "401", "413", "415", "503"],
+            "{event_type}"
+        );
+        let headers: Vec<&str> = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            headers,
+            ["webhook-id", "webhook-timestamp", "webhook-signature"],
+            "{event_type}"
+        );
     }
 }
 
@@ -82,10 +130,17 @@ async fn every_published_example_is_accepted_by_the_real_handler() {
     let spec = spec();
     let mut count = 0;
     for (event_type, op) in operations(&spec) {
-        let examples = op["requestBody"]["content"]["application/json"]["examples"].as_object().expect("examples");
+        let examples = op["requestBody"]["content"]["application/json"]["examples"]
+            .as_object()
+            .expect("examples");
         assert!(!examples.is_empty(), "{event_type} has no example");
         for (name, example) in examples {
-            let (status, body) = post(event_type, &format!("example-{event_type}-{name}"), &example["value"]).await;
+            let (status, body) = post(
+                event_type,
+                &format!("example-{event_type}-{name}"),
+                &example["value"],
+            )
+            .await;
             assert_eq!(status, 202, "{event_type}/{name}: {body}");
             count += 1;
         }
@@ -98,15 +153,33 @@ async fn schemas_and_validator_agree_field_by_field() {
     let spec = spec();
     for (event_type, op) in operations(&spec) {
         let content = &op["requestBody"]["content"]["application/json"];
-        let examples: Vec<&Value> = content["examples"].as_object().unwrap().values().map(|e| &e["value"]).collect();
+        let examples: Vec<&Value> = content["examples"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|e| &e["value"])
+            .collect();
         for schema in variants(&spec, &content["schema"]) {
-            assert_eq!(schema["additionalProperties"], json!(false), "{event_type}: schemas are closed, like the validator");
+            assert_eq!(
+                schema["additionalProperties"],
+                json!(false),
+                "{event_type}: schemas are closed, like the validator"
+            );
             let properties = schema["properties"].as_object().unwrap();
-            let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
             // The example for this variant (the evaluation variants are told apart by status).
             let example = examples
                 .iter()
-                .find(|e| properties.get("status").is_none_or(|s| s["const"] == e["status"]))
+                .find(|e| {
+                    properties
+                        .get("status")
+                        .is_none_or(|s| s["const"] == e["status"])
+                })
                 .unwrap_or_else(|| panic!("{event_type}: no example for a variant"));
             let example: &Map<String, Value> = example.as_object().unwrap();
             let mut full = example.clone();
@@ -116,30 +189,61 @@ async fn schemas_and_validator_agree_field_by_field() {
                 }
             }
             let full = Value::Object(full);
-            assert_eq!(post(event_type, "full", &full).await.0, 202, "{event_type}: every documented property is accepted: {full}");
+            assert_eq!(
+                post(event_type, "full", &full).await.0,
+                202,
+                "{event_type}: every documented property is accepted: {full}"
+            );
 
             for name in properties.keys() {
                 let mut without = full.clone();
                 without.as_object_mut().unwrap().remove(name);
                 let (status, body) = post(event_type, "missing", &without).await;
                 if required.contains(&name.as_str()) {
-                    assert_eq!(status, 400, "{event_type}: {name} is documented as required");
-                    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-                    assert!(fields.contains(&name.as_str()) || name == "status", "{event_type}: {name}: {body}");
+                    assert_eq!(
+                        status, 400,
+                        "{event_type}: {name} is documented as required"
+                    );
+                    let fields: Vec<&str> = body["errors"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|e| e["field"].as_str().unwrap())
+                        .collect();
+                    assert!(
+                        fields.contains(&name.as_str()) || name == "status",
+                        "{event_type}: {name}: {body}"
+                    );
                 } else {
-                    assert_eq!(status, 202, "{event_type}: {name} is documented as optional: {body}");
+                    assert_eq!(
+                        status, 202,
+                        "{event_type}: {name} is documented as optional: {body}"
+                    );
                 }
             }
             for (name, property) in properties {
-                for value in property.get("enum").and_then(Value::as_array).into_iter().flatten() {
+                for value in property
+                    .get("enum")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let mut with = full.clone();
                     with[name] = value.clone();
-                    assert_eq!(post(event_type, "enum", &with).await.0, 202, "{event_type}: {name}={value}");
+                    assert_eq!(
+                        post(event_type, "enum", &with).await.0,
+                        202,
+                        "{event_type}: {name}={value}"
+                    );
                 }
             }
             let mut extra = full.clone();
             extra["undocumented"] = json!("x");
-            assert_eq!(post(event_type, "extra", &extra).await.0, 400, "{event_type}: undocumented fields are rejected");
+            assert_eq!(
+                post(event_type, "extra", &extra).await.0,
+                400,
+                "{event_type}: undocumented fields are rejected"
+            );
         }
     }
 }

@@ -15,11 +15,23 @@ fn now() -> DateTime<Utc> {
 }
 
 fn ingest(event_type: EventType) -> Ingest<MemoryQueue, FixedClock> {
-    Ingest::new(event_type, local_secrets(), MemoryQueue::default(), FixedClock(now()))
+    Ingest::new(
+        event_type,
+        local_secrets(),
+        MemoryQueue::default(),
+        FixedClock(now()),
+    )
 }
 
 fn queued(ingest: &Ingest<MemoryQueue, FixedClock>) -> Vec<EventEnvelope> {
-    ingest.queue().sent.lock().unwrap().iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect()
+    ingest
+        .queue()
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect()
 }
 
 fn purchase_body() -> Value {
@@ -45,8 +57,17 @@ async fn a_signed_purchase_is_accepted_and_its_envelope_queued() {
     assert_eq!((status, body), (202, json!({"event_id": "evt-1"})));
     let queued = queued(&ingest);
     assert_eq!(queued.len(), 1);
-    assert_eq!((queued[0].event_id.as_str(), queued[0].event_type, queued[0].received_at), ("evt-1", EventType::Purchase, now()));
-    assert!(matches!(&queued[0].payload, EventPayload::Purchase(p) if p.affiliate_id.as_deref() == Some("aff-1")));
+    assert_eq!(
+        (
+            queued[0].event_id.as_str(),
+            queued[0].event_type,
+            queued[0].received_at
+        ),
+        ("evt-1", EventType::Purchase, now())
+    );
+    assert!(
+        matches!(&queued[0].payload, EventPayload::Purchase(p) if p.affiliate_id.as_deref() == Some("aff-1"))
+    );
     // The email is kept only as its keyed hash.
     let raw = &ingest.queue().sent.lock().unwrap()[0].body;
     assert!(!raw.to_lowercase().contains("trader@example.com"));
@@ -68,7 +89,10 @@ async fn signature_cases_get_their_status() {
     let secret = local_signing_secret();
     let body = purchase_body().to_string();
     let good = delivery("evt-sig", &body);
-    let other_secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode("another-32-byte-signing-key-here"));
+    let other_secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode("another-32-byte-signing-key-here")
+    );
 
     let mut cases: Vec<(&str, Delivery, u16, &str)> = vec![("valid", good.clone(), 202, "")];
     let mut tampered = good.clone();
@@ -82,18 +106,45 @@ async fn signature_cases_get_their_status() {
     cases.push(("timestamp changed", ts_changed, 401, "no signature matches"));
     cases.push((
         "stale",
-        Delivery::signed("purchase", "evt-old", &body, now() - Duration::seconds(301), &secret),
+        Delivery::signed(
+            "purchase",
+            "evt-old",
+            &body,
+            now() - Duration::seconds(301),
+            &secret,
+        ),
         401,
         "more than 5 minutes old",
     ));
     cases.push((
         "future",
-        Delivery::signed("purchase", "evt-new", &body, now() + Duration::seconds(301), &secret),
+        Delivery::signed(
+            "purchase",
+            "evt-new",
+            &body,
+            now() + Duration::seconds(301),
+            &secret,
+        ),
         401,
         "more than 5 minutes in the future",
     ));
-    cases.push(("edge of tolerance", Delivery::signed("purchase", "evt-edge", &body, now() - Duration::seconds(300), &secret), 202, ""));
-    for (name, header) in [("webhook-id", 0), ("webhook-timestamp", 1), ("webhook-signature", 2)] {
+    cases.push((
+        "edge of tolerance",
+        Delivery::signed(
+            "purchase",
+            "evt-edge",
+            &body,
+            now() - Duration::seconds(300),
+            &secret,
+        ),
+        202,
+        "",
+    ));
+    for (name, header) in [
+        ("webhook-id", 0),
+        ("webhook-timestamp", 1),
+        ("webhook-signature", 2),
+    ] {
         let mut d = good.clone();
         match header {
             0 => d.webhook_id = None,
@@ -105,12 +156,26 @@ async fn signature_cases_get_their_status() {
     for list in ["v1", "v1,", "v2,abc", "v1,%%%notbase64", "garbage"] {
         let mut d = good.clone();
         d.signature = Some(list.into());
-        cases.push(("malformed signature list", d, 401, "no well-formed v1 entry"));
+        cases.push((
+            "malformed signature list",
+            d,
+            401,
+            "no well-formed v1 entry",
+        ));
     }
-    cases.push(("bad secret", Delivery::signed("purchase", "evt-x", &body, now(), &other_secret), 401, "no signature matches"));
+    cases.push((
+        "bad secret",
+        Delivery::signed("purchase", "evt-x", &body, now(), &other_secret),
+        401,
+        "no signature matches",
+    ));
     let mut rotated = good.clone();
     let by_other = Delivery::signed("purchase", "evt-sig", &body, now(), &other_secret);
-    rotated.signature = Some(format!("{} {}", by_other.signature.unwrap(), good.signature.clone().unwrap()));
+    rotated.signature = Some(format!(
+        "{} {}",
+        by_other.signature.unwrap(),
+        good.signature.clone().unwrap()
+    ));
     cases.push(("several signatures, one valid", rotated, 202, ""));
 
     for (name, d, want, message) in cases {
@@ -119,7 +184,10 @@ async fn signature_cases_get_their_status() {
         assert_eq!(status, want, "{name}: {body}");
         if want == 401 {
             assert_eq!(body["error"], "unauthorized", "{name}");
-            assert!(body["message"].as_str().unwrap().contains(message), "{name}: {body}");
+            assert!(
+                body["message"].as_str().unwrap().contains(message),
+                "{name}: {body}"
+            );
             assert!(queued(&ingest).is_empty(), "{name} reached the queue");
         }
     }
@@ -127,13 +195,30 @@ async fn signature_cases_get_their_status() {
 
 #[tokio::test]
 async fn rotation_with_two_active_secrets_accepts_either() {
-    let other = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode("the-next-32-byte-signing-key-abc"));
+    let other = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode("the-next-32-byte-signing-key-abc")
+    );
     let mut secrets = local_secrets();
-    secrets.signing.push(shared::signing::SigningSecret::parse(&other).unwrap());
-    let ingest = Ingest::new(EventType::Purchase, secrets, MemoryQueue::default(), FixedClock(now()));
+    secrets
+        .signing
+        .push(shared::signing::SigningSecret::parse(&other).unwrap());
+    let ingest = Ingest::new(
+        EventType::Purchase,
+        secrets,
+        MemoryQueue::default(),
+        FixedClock(now()),
+    );
     let body = purchase_body().to_string();
-    for (id, secret) in [("evt-old-key", local_signing_secret()), ("evt-new-key", other)] {
-        let (status, _) = send(&ingest, &Delivery::signed("purchase", id, &body, now(), &secret)).await;
+    for (id, secret) in [
+        ("evt-old-key", local_signing_secret()),
+        ("evt-new-key", other),
+    ] {
+        let (status, _) = send(
+            &ingest,
+            &Delivery::signed("purchase", id, &body, now(), &secret),
+        )
+        .await;
         assert_eq!(status, 202, "{id}");
     }
     assert_eq!(queued(&ingest).len(), 2);
@@ -158,19 +243,91 @@ async fn bad_input_gets_its_status_and_a_named_problem() {
         b.to_string()
     };
     let cases: Vec<(&str, String, Option<&str>, u16, &str)> = vec![
-        ("invalid JSON", "{\"customer_id\": ".into(), Some("application/json"), 400, "body"),
-        ("JSON array", "[1,2]".into(), Some("application/json"), 400, "body"),
-        ("wrong type", with("account_size", json!(100000)), Some("application/json"), 400, "account_size"),
-        ("negative amount", with("amount", json!("-499.00")), Some("application/json"), 400, "amount"),
-        ("non-numeric amount", with("amount", json!("four hundred")), Some("application/json"), 400, "amount"),
-        ("number amount", with("amount", json!(499.0)), Some("application/json"), 400, "amount"),
-        ("unknown currency", with("currency", json!("DOGE")), Some("application/json"), 400, "currency"),
-        ("missing customer id", without("customer_id"), Some("application/json"), 400, "customer_id"),
-        ("unknown field", with("affiliate", json!("aff-2")), Some("application/json"), 400, "affiliate"),
-        ("oversized body", oversized, Some("application/json"), 413, ""),
-        ("not JSON media type", purchase_body().to_string(), Some("text/plain"), 415, ""),
+        (
+            "invalid JSON",
+            "{\"customer_id\": ".into(),
+            Some("application/json"),
+            400,
+            "body",
+        ),
+        (
+            "JSON array",
+            "[1,2]".into(),
+            Some("application/json"),
+            400,
+            "body",
+        ),
+        (
+            "wrong type",
+            with("account_size", json!(100000)),
+            Some("application/json"),
+            400,
+            "account_size",
+        ),
+        (
+            "negative amount",
+            with("amount", json!("-499.00")),
+            Some("application/json"),
+            400,
+            "amount",
+        ),
+        (
+            "non-numeric amount",
+            with("amount", json!("four hundred")),
+            Some("application/json"),
+            400,
+            "amount",
+        ),
+        (
+            "number amount",
+            with("amount", json!(499.0)),
+            Some("application/json"),
+            400,
+            "amount",
+        ),
+        (
+            "unknown currency",
+            with("currency", json!("DOGE")),
+            Some("application/json"),
+            400,
+            "currency",
+        ),
+        (
+            "missing customer id",
+            without("customer_id"),
+            Some("application/json"),
+            400,
+            "customer_id",
+        ),
+        (
+            "unknown field",
+            with("affiliate", json!("aff-2")),
+            Some("application/json"),
+            400,
+            "affiliate",
+        ),
+        (
+            "oversized body",
+            oversized,
+            Some("application/json"),
+            413,
+            "",
+        ),
+        (
+            "not JSON media type",
+            purchase_body().to_string(),
+            Some("text/plain"),
+            415,
+            "",
+        ),
         ("no media type", purchase_body().to_string(), None, 415, ""),
-        ("not UTF-8", String::from_utf8_lossy(b"{\"customer_id\": \"\xff\"}").into_owned(), Some("application/json"), 400, "customer_id"),
+        (
+            "not UTF-8",
+            String::from_utf8_lossy(b"{\"customer_id\": \"\xff\"}").into_owned(),
+            Some("application/json"),
+            400,
+            "customer_id",
+        ),
     ];
     for (name, body, content_type, want, field) in cases {
         let ingest = ingest(EventType::Purchase);
@@ -179,11 +336,23 @@ async fn bad_input_gets_its_status_and_a_named_problem() {
         let (status, response) = send(&ingest, &d).await;
         assert_eq!(status, want, "{name}: {response}");
         if want == 400 {
-            let fields: Vec<&str> = response["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+            let fields: Vec<&str> = response["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["field"].as_str().unwrap())
+                .collect();
             assert!(fields.contains(&field), "{name}: {response}");
-            assert!(response["errors"].as_array().unwrap().iter().all(|e| !e["message"].as_str().unwrap().is_empty()));
+            assert!(response["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| !e["message"].as_str().unwrap().is_empty()));
         } else {
-            assert!(response["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}: {response}");
+            assert!(
+                response["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{name}: {response}"
+            );
         }
         assert!(queued(&ingest).is_empty(), "{name} reached the queue");
     }
@@ -193,10 +362,19 @@ async fn bad_input_gets_its_status_and_a_named_problem() {
 async fn an_evaluation_with_an_unknown_status_is_rejected() {
     let ingest = ingest(EventType::Evaluation);
     let body = json!({"customer_id": "c", "occurred_at": "2026-11-22T11:00:00Z", "challenge_id": "ch", "status": "paused"});
-    let d = Delivery::signed("evaluation", "evt-eval", &body.to_string(), now(), &local_signing_secret());
+    let d = Delivery::signed(
+        "evaluation",
+        "evt-eval",
+        &body.to_string(),
+        now(),
+        &local_signing_secret(),
+    );
     let (status, response) = send(&ingest, &d).await;
     assert_eq!(status, 400);
-    assert_eq!(response["errors"], json!([{"field": "status", "message": "must be one of: started, failed, passed"}]));
+    assert_eq!(
+        response["errors"],
+        json!([{"field": "status", "message": "must be one of: started, failed, passed"}])
+    );
     assert!(queued(&ingest).is_empty());
 }
 
@@ -204,7 +382,13 @@ async fn an_evaluation_with_an_unknown_status_is_rejected() {
 async fn each_endpoint_accepts_only_its_own_event_type() {
     // A purchase body posted to the refund endpoint is a 400, not a refund.
     let ingest = ingest(EventType::Refund);
-    let d = Delivery::signed("refund", "evt-wrong", &purchase_body().to_string(), now(), &local_signing_secret());
+    let d = Delivery::signed(
+        "refund",
+        "evt-wrong",
+        &purchase_body().to_string(),
+        now(),
+        &local_signing_secret(),
+    );
     assert_eq!(send(&ingest, &d).await.0, 400);
     assert!(queued(&ingest).is_empty());
 }

@@ -24,6 +24,8 @@ pub async fn fetch_ingest_secrets(
         .send()
         .await
         .map_err(|e| SecretsFetchError::Fetch(DisplayErrorContext(e).to_string()))?;
-    let text = output.secret_string().ok_or(SecretsFetchError::NotAString)?;
+    let text = output
+        .secret_string()
+        .ok_or(SecretsFetchError::NotAString)?;
     Ok(IngestSecrets::from_json(text)?)
 }

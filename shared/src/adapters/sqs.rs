@@ -40,6 +40,11 @@ impl EventQueue for SqsEventQueue {
             .map(|_| ())
             // The SDK's error context names the operation and the service's error code; it never
             // contains the message body.
-            .map_err(|e| QueueError(format!("SQS SendMessage failed: {}", DisplayErrorContext(e))))
+            .map_err(|e| {
+                QueueError(format!(
+                    "SQS SendMessage failed: {}",
+                    DisplayErrorContext(e)
+                ))
+            })
     }
 }

@@ -76,7 +76,13 @@ pub fn seal(event_id: &str, received_at: DateTime<Utc>, body: ParsedBody) -> Sea
     json.push_str(&metadata[..metadata.len() - 1]);
     json.push(',');
     json.push_str(&content[1..]);
-    SealedEnvelope { event_id: event_id.to_owned(), event_type, customer_id: body.customer_id, content_hash, json }
+    SealedEnvelope {
+        event_id: event_id.to_owned(),
+        event_type,
+        customer_id: body.customer_id,
+        content_hash,
+        json,
+    }
 }
 
 #[derive(Serialize)]

@@ -17,7 +17,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -38,13 +41,17 @@ pub struct FieldReader<'a> {
 
 impl<'a> FieldReader<'a> {
     pub fn new(object: &'a Map<String, Value>) -> Self {
-        Self { object, known: Vec::with_capacity(16), known_present: 0, errors: Vec::new() }
+        Self {
+            object,
+            known: Vec::with_capacity(16),
+            known_present: 0,
+            errors: Vec::new(),
+        }
     }
 
     pub fn error(&mut self, field: &str, message: impl Into<String>) {
         self.errors.push(FieldError::new(field, message));
     }
-
 
     /// Marks a field as part of the schema without reading it (read elsewhere).
     pub fn allow(&mut self, name: &'static str) {
@@ -81,7 +88,10 @@ impl<'a> FieldReader<'a> {
 
     fn check_id(&mut self, name: &'static str, s: &str) -> Option<String> {
         if s.is_empty() || s.len() > MAX_ID_LEN || !s.bytes().all(|b| b.is_ascii_graphic()) {
-            self.error(name, format!("must be 1-{MAX_ID_LEN} printable ASCII characters without spaces"));
+            self.error(
+                name,
+                format!("must be 1-{MAX_ID_LEN} printable ASCII characters without spaces"),
+            );
             None
         } else {
             Some(s.to_owned())
@@ -89,8 +99,14 @@ impl<'a> FieldReader<'a> {
     }
 
     fn check_text(&mut self, name: &'static str, s: &str) -> Option<String> {
-        if s.trim().is_empty() || s.chars().count() > MAX_TEXT_LEN || s.chars().any(char::is_control) {
-            self.error(name, format!("must be 1-{MAX_TEXT_LEN} characters of text without control characters"));
+        if s.trim().is_empty()
+            || s.chars().count() > MAX_TEXT_LEN
+            || s.chars().any(char::is_control)
+        {
+            self.error(
+                name,
+                format!("must be 1-{MAX_TEXT_LEN} characters of text without control characters"),
+            );
             None
         } else {
             Some(s.to_owned())
@@ -127,7 +143,10 @@ impl<'a> FieldReader<'a> {
         match DateTime::parse_from_rfc3339(s) {
             Ok(t) => Some(t.with_timezone(&Utc)),
             Err(_) => {
-                self.error(name, "must be an RFC 3339 timestamp such as \"2026-11-02T14:03:00Z\"");
+                self.error(
+                    name,
+                    "must be an RFC 3339 timestamp such as \"2026-11-02T14:03:00Z\"",
+                );
                 None
             }
         }
@@ -189,7 +208,12 @@ impl<'a> FieldReader<'a> {
 
     /// `amount` + `currency` as one Money. The amount is checked against the currency's minor
     /// units only when the currency itself is valid; its other checks apply regardless.
-    pub fn money(&mut self, amount: &'static str, currency: &'static str, zero: ZeroAllowed) -> Option<Money> {
+    pub fn money(
+        &mut self,
+        amount: &'static str,
+        currency: &'static str,
+        zero: ZeroAllowed,
+    ) -> Option<Money> {
         let currency_value = self.currency(currency);
         let text = match self.get(amount) {
             None => {
@@ -198,7 +222,10 @@ impl<'a> FieldReader<'a> {
             }
             Some(Value::String(s)) => s.as_str(),
             Some(Value::Number(_)) => {
-                self.error(amount, "must be a decimal string such as \"499.00\", not a JSON number");
+                self.error(
+                    amount,
+                    "must be a decimal string such as \"499.00\", not a JSON number",
+                );
                 return None;
             }
             Some(_) => {
@@ -207,7 +234,10 @@ impl<'a> FieldReader<'a> {
             }
         };
         match parse_amount_for(text, currency_value, zero) {
-            Ok(value) => Some(Money { amount: value, currency: currency_value? }),
+            Ok(value) => Some(Money {
+                amount: value,
+                currency: currency_value?,
+            }),
             Err(e) => {
                 self.error(amount, e.to_string());
                 None
@@ -242,8 +272,12 @@ impl<'a> FieldReader<'a> {
     /// field (say "cupon_code") is reported instead of silently losing an attribution.
     pub fn finish(mut self) -> Result<(), Vec<FieldError>> {
         if self.known_present < self.object.len() {
-            let unknown: Vec<String> =
-                self.object.keys().filter(|k| !self.known.contains(&k.as_str())).cloned().collect();
+            let unknown: Vec<String> = self
+                .object
+                .keys()
+                .filter(|k| !self.known.contains(&k.as_str()))
+                .cloned()
+                .collect();
             for key in unknown {
                 self.error_owned(key, "is not a field of this event type");
             }
@@ -256,6 +290,9 @@ impl<'a> FieldReader<'a> {
     }
 
     fn error_owned(&mut self, field: String, message: &str) {
-        self.errors.push(FieldError { field, message: message.to_owned() });
+        self.errors.push(FieldError {
+            field,
+            message: message.to_owned(),
+        });
     }
 }

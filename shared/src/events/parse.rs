@@ -69,9 +69,12 @@ pub fn parse_event_body(
 
     r.finish()?;
     match (customer_id, occurred_at, payload) {
-        (Some(customer_id), Some(occurred_at), Some(payload)) => {
-            Ok(ParsedBody { customer_id, occurred_at, email_hash, payload })
-        }
+        (Some(customer_id), Some(occurred_at), Some(payload)) => Ok(ParsedBody {
+            customer_id,
+            occurred_at,
+            email_hash,
+            payload,
+        }),
         // Every None above pushed an error, so finish() has already returned them.
         _ => Err(vec![FieldError::new("body", "could not be read")]),
     }
@@ -98,8 +101,15 @@ fn read_purchase(r: &mut FieldReader) -> Option<EventPayload> {
     }))
 }
 
-const EVALUATION_FIELDS: [&str; 7] =
-    ["challenge_id", "account_size", "start_date", "reason", "days_active", "pass_date", "days_to_pass"];
+const EVALUATION_FIELDS: [&str; 7] = [
+    "challenge_id",
+    "account_size",
+    "start_date",
+    "reason",
+    "days_active",
+    "pass_date",
+    "days_to_pass",
+];
 
 fn read_evaluation(r: &mut FieldReader) -> Option<EventPayload> {
     #[derive(Clone, Copy)]
@@ -108,7 +118,14 @@ fn read_evaluation(r: &mut FieldReader) -> Option<EventPayload> {
         Failed,
         Passed,
     }
-    let status = r.one_of("status", &[("started", Status::Started), ("failed", Status::Failed), ("passed", Status::Passed)]);
+    let status = r.one_of(
+        "status",
+        &[
+            ("started", Status::Started),
+            ("failed", Status::Failed),
+            ("passed", Status::Passed),
+        ],
+    );
     let Some(status) = status else {
         // Without a status we cannot tell which fields belong; do not pile on "unknown field" noise.
         EVALUATION_FIELDS.into_iter().for_each(|f| r.allow(f));
@@ -183,7 +200,11 @@ fn read_chargeback(r: &mut FieldReader) -> Option<EventPayload> {
     let disputed = r.money("amount", "currency", ZeroAllowed::No);
     let dispute_status = r.one_of(
         "dispute_status",
-        &[("opened", DisputeStatus::Opened), ("won", DisputeStatus::Won), ("lost", DisputeStatus::Lost)],
+        &[
+            ("opened", DisputeStatus::Opened),
+            ("won", DisputeStatus::Won),
+            ("lost", DisputeStatus::Lost),
+        ],
     );
     Some(EventPayload::Chargeback(Chargeback {
         original_transaction_id: original_transaction_id?,
@@ -257,59 +278,128 @@ mod tests {
     fn a_full_purchase_normalizes() {
         let parsed = parse_event_body(EventType::Purchase, &purchase(), &hasher(), now()).unwrap();
         assert_eq!(parsed.customer_id, "cust-1");
-        assert_eq!(parsed.occurred_at, Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap());
-        assert_eq!(parsed.email_hash, Some(hasher().hash("t@example.com").unwrap()));
-        let EventPayload::Purchase(p) = parsed.payload else { panic!("not a purchase") };
+        assert_eq!(
+            parsed.occurred_at,
+            Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+        );
+        assert_eq!(
+            parsed.email_hash,
+            Some(hasher().hash("t@example.com").unwrap())
+        );
+        let EventPayload::Purchase(p) = parsed.payload else {
+            panic!("not a purchase")
+        };
         assert_eq!(p.price.amount, Decimal::new(49900, 2));
         assert_eq!(p.price.currency.code(), "USD");
         assert_eq!(p.account_size, Decimal::new(100000, 0));
-        assert_eq!((p.affiliate_id.as_deref(), p.click_id.as_deref(), p.coupon_code.as_deref()), (Some("aff-1"), Some("clk-1"), Some("SAVE10")));
+        assert_eq!(
+            (
+                p.affiliate_id.as_deref(),
+                p.click_id.as_deref(),
+                p.coupon_code.as_deref()
+            ),
+            (Some("aff-1"), Some("clk-1"), Some("SAVE10"))
+        );
     }
 
     #[test]
     fn offsets_in_occurred_at_normalize_to_utc() {
-        let body = with(purchase(), "occurred_at", json!("2026-11-22T12:00:00+02:00"));
+        let body = with(
+            purchase(),
+            "occurred_at",
+            json!("2026-11-22T12:00:00+02:00"),
+        );
         let parsed = parse_event_body(EventType::Purchase, &body, &hasher(), now()).unwrap();
-        assert_eq!(parsed.occurred_at, Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap());
+        assert_eq!(
+            parsed.occurred_at,
+            Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+        );
     }
 
     #[test]
     fn optional_attribution_fields_may_be_absent_or_null() {
-        let body = with(without(without(purchase(), "click_id"), "coupon_code"), "affiliate_id", Value::Null);
-        let EventPayload::Purchase(p) = parse_event_body(EventType::Purchase, &body, &hasher(), now()).unwrap().payload else {
+        let body = with(
+            without(without(purchase(), "click_id"), "coupon_code"),
+            "affiliate_id",
+            Value::Null,
+        );
+        let EventPayload::Purchase(p) =
+            parse_event_body(EventType::Purchase, &body, &hasher(), now())
+                .unwrap()
+                .payload
+        else {
             panic!()
         };
-        assert_eq!((p.affiliate_id, p.click_id, p.coupon_code), (None, None, None));
+        assert_eq!(
+            (p.affiliate_id, p.click_id, p.coupon_code),
+            (None, None, None)
+        );
     }
 
     #[test]
     fn missing_customer_id_is_named() {
-        assert_eq!(errors(EventType::Purchase, without(purchase(), "customer_id")), vec![("customer_id".into(), "is required".into())]);
+        assert_eq!(
+            errors(EventType::Purchase, without(purchase(), "customer_id")),
+            vec![("customer_id".into(), "is required".into())]
+        );
     }
 
     #[test]
     fn wrong_types_are_named() {
-        let body = with(with(with(purchase(), "customer_id", json!(42)), "tier", json!(["a"])), "occurred_at", json!(true));
-        assert_eq!(fields(&errors(EventType::Purchase, body)), vec!["customer_id", "occurred_at", "tier"]);
+        let body = with(
+            with(
+                with(purchase(), "customer_id", json!(42)),
+                "tier",
+                json!(["a"]),
+            ),
+            "occurred_at",
+            json!(true),
+        );
+        assert_eq!(
+            fields(&errors(EventType::Purchase, body)),
+            vec!["customer_id", "occurred_at", "tier"]
+        );
     }
 
     #[test]
     fn amounts_must_be_non_negative_decimal_strings() {
         for (amount, message) in [
             (json!("-1.00"), "must not be negative"),
-            (json!("12abc"), "must be a decimal string such as \"499.00\""),
-            (json!(499.0), "must be a decimal string such as \"499.00\", not a JSON number"),
-            (json!("499.001"), "has more decimal places than USD allows (2)"),
+            (
+                json!("12abc"),
+                "must be a decimal string such as \"499.00\"",
+            ),
+            (
+                json!(499.0),
+                "must be a decimal string such as \"499.00\", not a JSON number",
+            ),
+            (
+                json!("499.001"),
+                "has more decimal places than USD allows (2)",
+            ),
         ] {
-            assert_eq!(errors(EventType::Purchase, with(purchase(), "amount", amount.clone())), vec![("amount".into(), message.into())], "{amount}");
+            assert_eq!(
+                errors(
+                    EventType::Purchase,
+                    with(purchase(), "amount", amount.clone())
+                ),
+                vec![("amount".into(), message.into())],
+                "{amount}"
+            );
         }
     }
 
     #[test]
     fn unknown_currency_is_named_once() {
         assert_eq!(
-            errors(EventType::Purchase, with(purchase(), "currency", json!("XYZ"))),
-            vec![("currency".into(), "must be an ISO 4217 currency code such as \"USD\"".into())]
+            errors(
+                EventType::Purchase,
+                with(purchase(), "currency", json!("XYZ"))
+            ),
+            vec![(
+                "currency".into(),
+                "must be an ISO 4217 currency code such as \"USD\"".into()
+            )]
         );
     }
 
@@ -319,14 +409,34 @@ mod tests {
         let errs = errors(EventType::Purchase, body);
         assert_eq!(
             fields(&errs),
-            vec!["customer_id", "occurred_at", "transaction_id", "challenge_id", "tier", "account_size", "currency", "amount", "extra"]
+            vec![
+                "customer_id",
+                "occurred_at",
+                "transaction_id",
+                "challenge_id",
+                "tier",
+                "account_size",
+                "currency",
+                "amount",
+                "extra"
+            ]
         );
     }
 
     #[test]
     fn unknown_fields_are_rejected_so_typos_cannot_drop_attribution() {
-        let body = with(without(purchase(), "coupon_code"), "cupon_code", json!("SAVE10"));
-        assert_eq!(errors(EventType::Purchase, body), vec![("cupon_code".into(), "is not a field of this event type".into())]);
+        let body = with(
+            without(purchase(), "coupon_code"),
+            "cupon_code",
+            json!("SAVE10"),
+        );
+        assert_eq!(
+            errors(EventType::Purchase, body),
+            vec![(
+                "cupon_code".into(),
+                "is not a field of this event type".into()
+            )]
+        );
     }
 
     #[test]
@@ -338,10 +448,28 @@ mod tests {
 
     #[test]
     fn identifiers_are_bounded_printable_ascii() {
-        for bad in [json!(""), json!("has space"), json!("x".repeat(129)), json!("ünïcode"), json!("tab\t")] {
-            assert_eq!(fields(&errors(EventType::Purchase, with(purchase(), "customer_id", bad))), vec!["customer_id"]);
+        for bad in [
+            json!(""),
+            json!("has space"),
+            json!("x".repeat(129)),
+            json!("ünïcode"),
+            json!("tab\t"),
+        ] {
+            assert_eq!(
+                fields(&errors(
+                    EventType::Purchase,
+                    with(purchase(), "customer_id", bad)
+                )),
+                vec!["customer_id"]
+            );
         }
-        assert!(parse_event_body(EventType::Purchase, &with(purchase(), "customer_id", json!("x".repeat(128))), &hasher(), now()).is_ok());
+        assert!(parse_event_body(
+            EventType::Purchase,
+            &with(purchase(), "customer_id", json!("x".repeat(128))),
+            &hasher(),
+            now()
+        )
+        .is_ok());
     }
 
     #[test]
@@ -349,13 +477,23 @@ mod tests {
         let edge = now() + Duration::seconds(OCCURRED_AT_FUTURE_TOLERANCE_SECONDS);
         let ok = with(purchase(), "occurred_at", json!(edge.to_rfc3339()));
         assert!(parse_event_body(EventType::Purchase, &ok, &hasher(), now()).is_ok());
-        let late = with(purchase(), "occurred_at", json!((edge + Duration::seconds(1)).to_rfc3339()));
-        assert_eq!(errors(EventType::Purchase, late), vec![("occurred_at".into(), "is in the future".into())]);
+        let late = with(
+            purchase(),
+            "occurred_at",
+            json!((edge + Duration::seconds(1)).to_rfc3339()),
+        );
+        assert_eq!(
+            errors(EventType::Purchase, late),
+            vec![("occurred_at".into(), "is in the future".into())]
+        );
     }
 
     #[test]
     fn a_malformed_email_is_rejected_and_never_echoed() {
-        let errs = errors(EventType::Purchase, with(purchase(), "email", json!("not-an-email")));
+        let errs = errors(
+            EventType::Purchase,
+            with(purchase(), "email", json!("not-an-email")),
+        );
         assert_eq!(fields(&errs), vec!["email"]);
         assert!(!errs[0].1.contains("not-an-email"));
     }
@@ -367,34 +505,62 @@ mod tests {
             "failed" => json!({"reason": "drawdown_limit", "days_active": 4}),
             _ => json!({"pass_date": "2026-11-21", "days_to_pass": 9}),
         };
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         body
     }
 
     #[test]
     fn evaluations_parse_per_status() {
-        let p = |s| parse_event_body(EventType::Evaluation, &evaluation(s), &hasher(), now()).unwrap().payload;
-        assert!(matches!(p("started"), EventPayload::EvaluationStarted(e) if e.start_date.to_string() == "2026-11-20"));
-        assert!(matches!(p("failed"), EventPayload::EvaluationFailed(e) if e.reason == FailureReason::DrawdownLimit && e.days_active == 4));
+        let p = |s| {
+            parse_event_body(EventType::Evaluation, &evaluation(s), &hasher(), now())
+                .unwrap()
+                .payload
+        };
+        assert!(
+            matches!(p("started"), EventPayload::EvaluationStarted(e) if e.start_date.to_string() == "2026-11-20")
+        );
+        assert!(
+            matches!(p("failed"), EventPayload::EvaluationFailed(e) if e.reason == FailureReason::DrawdownLimit && e.days_active == 4)
+        );
         assert!(matches!(p("passed"), EventPayload::EvaluationPassed(e) if e.days_to_pass == 9));
     }
 
     #[test]
     fn an_evaluation_with_an_unknown_status_names_the_status_only() {
-        let errs = errors(EventType::Evaluation, evaluation("paused").as_object().unwrap().clone().into());
-        assert_eq!(errs, vec![("status".into(), "must be one of: started, failed, passed".into())]);
+        let errs = errors(
+            EventType::Evaluation,
+            evaluation("paused").as_object().unwrap().clone().into(),
+        );
+        assert_eq!(
+            errs,
+            vec![(
+                "status".into(),
+                "must be one of: started, failed, passed".into()
+            )]
+        );
     }
 
     #[test]
     fn fields_of_another_status_are_rejected() {
         let body = with(evaluation("passed"), "reason", json!("drawdown_limit"));
-        assert_eq!(errors(EventType::Evaluation, body), vec![("reason".into(), "is not a field of this event type".into())]);
+        assert_eq!(
+            errors(EventType::Evaluation, body),
+            vec![("reason".into(), "is not a field of this event type".into())]
+        );
         let body = with(evaluation("failed"), "reason", json!("bored"));
         assert_eq!(fields(&errors(EventType::Evaluation, body)), vec!["reason"]);
         let body = with(evaluation("failed"), "days_active", json!(-1));
-        assert_eq!(fields(&errors(EventType::Evaluation, body)), vec!["days_active"]);
+        assert_eq!(
+            fields(&errors(EventType::Evaluation, body)),
+            vec!["days_active"]
+        );
         let body = with(evaluation("started"), "start_date", json!("20/11/2026"));
-        assert_eq!(fields(&errors(EventType::Evaluation, body)), vec!["start_date"]);
+        assert_eq!(
+            fields(&errors(EventType::Evaluation, body)),
+            vec!["start_date"]
+        );
     }
 
     #[test]
@@ -402,24 +568,60 @@ mod tests {
         let base = json!({"customer_id": "c", "occurred_at": "2026-11-22T10:00:00Z"});
         let merge = |extra: Value| {
             let mut b = base.clone();
-            b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            b.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             b
         };
-        let reset = merge(json!({"transaction_id": "tx-2", "original_challenge_id": "ch-1", "amount": "99.00", "currency": "USD"}));
-        assert!(matches!(parse_event_body(EventType::Reset, &reset, &hasher(), now()).unwrap().payload,
-            EventPayload::Reset(r) if r.fee.amount == Decimal::new(9900, 2)));
-        let funded = merge(json!({"account_id": "acc-1", "challenge_id": "ch-1", "account_size": "100000", "profit_split": "80"}));
-        assert!(matches!(parse_event_body(EventType::Funded, &funded, &hasher(), now()).unwrap().payload,
-            EventPayload::Funded(f) if f.profit_split == Decimal::new(80, 0)));
-        assert_eq!(fields(&errors(EventType::Funded, with(funded, "profit_split", json!("101")))), vec!["profit_split"]);
-        let chargeback = merge(json!({"original_transaction_id": "tx-1", "reason_code": "10.4", "amount": "499.00", "currency": "USD", "dispute_status": "lost"}));
-        assert!(matches!(parse_event_body(EventType::Chargeback, &chargeback, &hasher(), now()).unwrap().payload,
-            EventPayload::Chargeback(c) if c.dispute_status == DisputeStatus::Lost));
-        assert_eq!(fields(&errors(EventType::Chargeback, with(chargeback, "dispute_status", json!("pending")))), vec!["dispute_status"]);
-        let refund = merge(json!({"original_transaction_id": "tx-1", "amount": "200.00", "currency": "USD", "reason": "downgrade", "new_tier": "50k"}));
-        assert!(matches!(parse_event_body(EventType::Refund, &refund, &hasher(), now()).unwrap().payload,
-            EventPayload::Refund(r) if r.new_tier.as_deref() == Some("50k")));
-        assert_eq!(fields(&errors(EventType::Refund, with(refund, "amount", json!("0")))), vec!["amount"]);
+        let reset = merge(
+            json!({"transaction_id": "tx-2", "original_challenge_id": "ch-1", "amount": "99.00", "currency": "USD"}),
+        );
+        assert!(
+            matches!(parse_event_body(EventType::Reset, &reset, &hasher(), now()).unwrap().payload,
+            EventPayload::Reset(r) if r.fee.amount == Decimal::new(9900, 2))
+        );
+        let funded = merge(
+            json!({"account_id": "acc-1", "challenge_id": "ch-1", "account_size": "100000", "profit_split": "80"}),
+        );
+        assert!(
+            matches!(parse_event_body(EventType::Funded, &funded, &hasher(), now()).unwrap().payload,
+            EventPayload::Funded(f) if f.profit_split == Decimal::new(80, 0))
+        );
+        assert_eq!(
+            fields(&errors(
+                EventType::Funded,
+                with(funded, "profit_split", json!("101"))
+            )),
+            vec!["profit_split"]
+        );
+        let chargeback = merge(
+            json!({"original_transaction_id": "tx-1", "reason_code": "10.4", "amount": "499.00", "currency": "USD", "dispute_status": "lost"}),
+        );
+        assert!(
+            matches!(parse_event_body(EventType::Chargeback, &chargeback, &hasher(), now()).unwrap().payload,
+            EventPayload::Chargeback(c) if c.dispute_status == DisputeStatus::Lost)
+        );
+        assert_eq!(
+            fields(&errors(
+                EventType::Chargeback,
+                with(chargeback, "dispute_status", json!("pending"))
+            )),
+            vec!["dispute_status"]
+        );
+        let refund = merge(
+            json!({"original_transaction_id": "tx-1", "amount": "200.00", "currency": "USD", "reason": "downgrade", "new_tier": "50k"}),
+        );
+        assert!(
+            matches!(parse_event_body(EventType::Refund, &refund, &hasher(), now()).unwrap().payload,
+            EventPayload::Refund(r) if r.new_tier.as_deref() == Some("50k"))
+        );
+        assert_eq!(
+            fields(&errors(
+                EventType::Refund,
+                with(refund, "amount", json!("0"))
+            )),
+            vec!["amount"]
+        );
     }
 
     #[test]
@@ -433,10 +635,23 @@ mod tests {
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(|n| json!(n)),
             "[ -~]{0,12}".prop_map(Value::String),
-            prop::sample::select(vec!["-1", "0", "0.00", "1e9", "499.00", "USD", "usd", "2026-11-22T10:00:00Z", "started", "lost"])
-                .prop_map(|s| json!(s)),
+            prop::sample::select(vec![
+                "-1",
+                "0",
+                "0.00",
+                "1e9",
+                "499.00",
+                "USD",
+                "usd",
+                "2026-11-22T10:00:00Z",
+                "started",
+                "lost"
+            ])
+            .prop_map(|s| json!(s)),
         ];
-        leaf.prop_recursive(2, 8, 4, |inner| prop::collection::vec(inner, 0..3).prop_map(Value::Array))
+        leaf.prop_recursive(2, 8, 4, |inner| {
+            prop::collection::vec(inner, 0..3).prop_map(Value::Array)
+        })
     }
 
     proptest! {
