@@ -1,14 +1,16 @@
 //! Email is only a secondary matching key (account merges). It is kept as a keyed hash and never
 //! stored or logged in clear: the key lives in Secrets Manager, so the hashes cannot be reversed by
-//! anyone holding only a table export.
+//! anyone holding only a table export. The keyed hash is BLAKE3 in keyed mode (a PRF), with its
+//! 32-byte key derived from the stored secret under a fixed context.
 
 use std::fmt;
 
-use aws_lc_rs::hmac;
+/// Changing this changes every stored hash: never, after go-live.
+const KEY_CONTEXT: &str = "prop-lifecycle 2026-11 email matching key v1";
 
 #[derive(Clone)]
 pub struct EmailHasher {
-    key: hmac::Key,
+    key: [u8; 32],
 }
 
 impl fmt::Debug for EmailHasher {
@@ -26,15 +28,17 @@ pub enum EmailError {
 impl EmailHasher {
     pub fn new(key: &[u8]) -> Self {
         Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, key),
+            key: blake3::derive_key(KEY_CONTEXT, key),
         }
     }
 
-    /// Hex HMAC-SHA256 of the normalized address (trimmed, lower-cased), so that the same person
+    /// Hex keyed hash of the normalized address (trimmed, lower-cased), so that the same person
     /// typing "Trader@Example.com " and "trader@example.com" matches.
     pub fn hash(&self, email: &str) -> Result<String, EmailError> {
         let normalized = normalize(email)?;
-        Ok(hex::encode(hmac::sign(&self.key, normalized.as_bytes())))
+        Ok(blake3::keyed_hash(&self.key, normalized.as_bytes())
+            .to_hex()
+            .to_string())
     }
 }
 

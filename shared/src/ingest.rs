@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::email::EmailHasher;
-use crate::events::{parse_event_body, seal, EventType, FieldError};
+use crate::events::{parse_event_json, seal, EventType, FieldError};
 use crate::signing::{SecretError, SignatureError, SignatureHeaders, SigningSecret, Verifier};
 
 /// Bodies above this are refused with 413 before any other work. Lifecycle events are a few
@@ -259,13 +259,7 @@ impl<Q: EventQueue, C: Clock> Ingest<Q, C> {
                 format!("must be 1-{MAX_EVENT_ID_LEN} printable ASCII characters without spaces"),
             ));
         }
-        let value: Value = serde_json::from_slice(request.body).map_err(|e| {
-            Rejection::Invalid(vec![FieldError::new(
-                "body",
-                format!("is not valid JSON: {e}"),
-            )])
-        })?;
-        let parsed = parse_event_body(self.event_type, &value, &self.email_hasher, now);
+        let parsed = parse_event_json(self.event_type, request.body, &self.email_hasher, now);
         let parsed = match (parsed, id_errors.is_empty()) {
             (Ok(p), true) => p,
             (Ok(_), false) => return Err(Rejection::Invalid(id_errors)),

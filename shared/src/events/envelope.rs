@@ -1,7 +1,7 @@
 //! The normalized event as it travels on the queue and is stored in the event log.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::{EventPayload, EventType, ParsedBody};
 
@@ -17,8 +17,10 @@ pub struct EventEnvelope {
     pub event_type: EventType,
     pub customer_id: String,
     /// When it happened at the firm; every time rule is decided by this, not by arrival.
+    #[serde(serialize_with = "rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// When this system accepted it.
+    #[serde(serialize_with = "rfc3339")]
     pub received_at: DateTime<Utc>,
     /// Keyed hash of the normalized email, never the address itself.
     pub email_hash: Option<String>,
@@ -34,7 +36,8 @@ pub struct EventEnvelope {
 #[derive(Serialize)]
 struct Content<'a> {
     customer_id: &'a str,
-    occurred_at: &'a DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    occurred_at: DateTime<Utc>,
     email_hash: &'a Option<String>,
     payload: &'a EventPayload,
 }
@@ -57,25 +60,29 @@ pub fn seal(event_id: &str, received_at: DateTime<Utc>, body: ParsedBody) -> Sea
     let event_type = body.payload.event_type();
     let content = serde_json::to_string(&Content {
         customer_id: &body.customer_id,
-        occurred_at: &body.occurred_at,
+        occurred_at: body.occurred_at,
         email_hash: &body.email_hash,
         payload: &body.payload,
     })
     .expect("serializing plain data cannot fail");
     let content_hash = blake3::hash(content.as_bytes()).to_hex().to_string();
-    let metadata = serde_json::to_string(&Metadata {
-        schema_version: ENVELOPE_SCHEMA_VERSION,
-        event_id,
-        event_type,
-        received_at: &received_at,
-        content_hash: &content_hash,
-    })
-    .expect("serializing plain data cannot fail");
     // `{metadata…}` + `,` + `content…}`: both are non-empty JSON objects from serde_json.
-    let mut json = String::with_capacity(metadata.len() + content.len());
-    json.push_str(&metadata[..metadata.len() - 1]);
-    json.push(',');
-    json.push_str(&content[1..]);
+    let mut json = Vec::with_capacity(content.len() + 256);
+    serde_json::to_writer(
+        &mut json,
+        &Metadata {
+            schema_version: ENVELOPE_SCHEMA_VERSION,
+            event_id,
+            event_type,
+            received_at,
+            content_hash: &content_hash,
+        },
+    )
+    .expect("serializing plain data cannot fail");
+    json.pop();
+    json.push(b',');
+    json.extend_from_slice(&content.as_bytes()[1..]);
+    let json = String::from_utf8(json).expect("serde_json writes UTF-8");
     SealedEnvelope {
         event_id: event_id.to_owned(),
         event_type,
@@ -90,6 +97,34 @@ struct Metadata<'a> {
     schema_version: u32,
     event_id: &'a str,
     event_type: EventType,
-    received_at: &'a DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    received_at: DateTime<Utc>,
     content_hash: &'a str,
+}
+
+/// RFC 3339 in UTC with as many fractional digits as needed, the same text chrono's own
+/// serializer writes, without going through `core::fmt` (this is on every webhook's path).
+fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn timestamps_serialize_as_chrono_does() {
+        for t in [
+            Utc.with_ymd_and_hms(2026, 11, 22, 10, 58, 12).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 22, 10, 58, 12).unwrap()
+                + chrono::Duration::milliseconds(123),
+            Utc.with_ymd_and_hms(2026, 11, 22, 10, 58, 12).unwrap()
+                + chrono::Duration::nanoseconds(7),
+        ] {
+            let ours = rfc3339(&t, serde_json::value::Serializer).unwrap();
+            assert_eq!(ours, serde_json::to_value(t).unwrap());
+        }
+    }
 }

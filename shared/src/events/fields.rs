@@ -1,5 +1,8 @@
-//! Reads a JSON object field by field, collecting every problem instead of stopping at the first,
-//! so one 400 response tells the sender everything that is wrong.
+//! The rules for each kind of field, as pure functions over the field's text, and a reader that
+//! applies them to a JSON object field by field, collecting every problem instead of stopping at
+//! the first, so one 400 response tells the sender everything that is wrong.
+//!
+//! The typed fast path (`fast.rs`) applies the very same functions; only the reader reports.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -29,6 +32,87 @@ impl FieldError {
 pub const MAX_ID_LEN: usize = 128;
 /// Free-text fields (reasons, tier names) are bounded so a body cannot smuggle a novel into a key.
 pub const MAX_TEXT_LEN: usize = 500;
+
+// ---------------------------------------------------------------- rules, one per kind of field
+
+pub fn check_id(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > MAX_ID_LEN || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        Err(format!(
+            "must be 1-{MAX_ID_LEN} printable ASCII characters without spaces"
+        ))
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+pub fn check_text(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() || s.chars().count() > MAX_TEXT_LEN || s.chars().any(char::is_control) {
+        Err(format!(
+            "must be 1-{MAX_TEXT_LEN} characters of text without control characters"
+        ))
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+pub fn check_timestamp(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| "must be an RFC 3339 timestamp such as \"2026-11-02T14:03:00Z\"".to_owned())
+}
+
+pub fn check_date(s: &str) -> Result<NaiveDate, String> {
+    match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        Ok(d) if s.len() == 10 => Ok(d),
+        _ => Err("must be a date such as \"2026-11-02\"".to_owned()),
+    }
+}
+
+pub fn check_count(n: Option<u64>, max: u32) -> Result<u32, String> {
+    n.filter(|&v| v <= u64::from(max))
+        .map(|v| v as u32)
+        .ok_or_else(|| format!("must be a whole number from 0 to {max}"))
+}
+
+pub fn check_one_of<T: Copy>(s: &str, choices: &[(&str, T)]) -> Result<T, String> {
+    choices
+        .iter()
+        .find(|(label, _)| *label == s)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(l, _)| *l).collect();
+            format!("must be one of: {}", names.join(", "))
+        })
+}
+
+pub fn check_currency(s: &str) -> Result<Currency, String> {
+    s.parse()
+        .map_err(|_| "must be an ISO 4217 currency code such as \"USD\"".to_owned())
+}
+
+pub fn check_amount(
+    s: &str,
+    currency: Option<Currency>,
+    zero: ZeroAllowed,
+) -> Result<Decimal, String> {
+    parse_amount_for(s, currency, zero).map_err(|e| e.to_string())
+}
+
+/// A positive decimal string that is not money (account size, profit split), bounded above.
+pub fn check_positive_decimal(s: &str, max: Decimal) -> Result<Decimal, String> {
+    let plain = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    plain
+        .then(|| Decimal::from_str_exact(s).ok())
+        .flatten()
+        .filter(|v| *v > Decimal::ZERO && *v <= max)
+        .ok_or_else(|| positive_decimal_message(max))
+}
+
+fn positive_decimal_message(max: Decimal) -> String {
+    format!("must be a decimal string greater than 0 and at most {max}")
+}
+
+// ---------------------------------------------------------------- the reporting reader
 
 pub struct FieldReader<'a> {
     object: &'a Map<String, Value>,
@@ -86,51 +170,29 @@ impl<'a> FieldReader<'a> {
         }
     }
 
-    fn check_id(&mut self, name: &'static str, s: &str) -> Option<String> {
-        if s.is_empty() || s.len() > MAX_ID_LEN || !s.bytes().all(|b| b.is_ascii_graphic()) {
-            self.error(
-                name,
-                format!("must be 1-{MAX_ID_LEN} printable ASCII characters without spaces"),
-            );
-            None
-        } else {
-            Some(s.to_owned())
-        }
-    }
-
-    fn check_text(&mut self, name: &'static str, s: &str) -> Option<String> {
-        if s.trim().is_empty()
-            || s.chars().count() > MAX_TEXT_LEN
-            || s.chars().any(char::is_control)
-        {
-            self.error(
-                name,
-                format!("must be 1-{MAX_TEXT_LEN} characters of text without control characters"),
-            );
-            None
-        } else {
-            Some(s.to_owned())
-        }
+    /// Applies a rule, recording its message under the field's name.
+    fn rule<T>(&mut self, name: &'static str, result: Result<T, String>) -> Option<T> {
+        result.map_err(|message| self.error(name, message)).ok()
     }
 
     pub fn id(&mut self, name: &'static str) -> Option<String> {
         let s = self.string(name, true)?;
-        self.check_id(name, s)
+        self.rule(name, check_id(s))
     }
 
     pub fn optional_id(&mut self, name: &'static str) -> Option<String> {
         let s = self.string(name, false)?;
-        self.check_id(name, s)
+        self.rule(name, check_id(s))
     }
 
     pub fn text(&mut self, name: &'static str) -> Option<String> {
         let s = self.string(name, true)?;
-        self.check_text(name, s)
+        self.rule(name, check_text(s))
     }
 
     pub fn optional_text(&mut self, name: &'static str) -> Option<String> {
         let s = self.string(name, false)?;
-        self.check_text(name, s)
+        self.rule(name, check_text(s))
     }
 
     /// Raw optional string, for fields validated by their own module (email).
@@ -138,29 +200,19 @@ impl<'a> FieldReader<'a> {
         self.string(name, false)
     }
 
-    pub fn timestamp(&mut self, name: &'static str) -> Option<DateTime<Utc>> {
+    /// A required string field checked by a rule that needs more than the text (e.g. `now`).
+    pub fn required_with<T>(
+        &mut self,
+        name: &'static str,
+        rule: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
         let s = self.string(name, true)?;
-        match DateTime::parse_from_rfc3339(s) {
-            Ok(t) => Some(t.with_timezone(&Utc)),
-            Err(_) => {
-                self.error(
-                    name,
-                    "must be an RFC 3339 timestamp such as \"2026-11-02T14:03:00Z\"",
-                );
-                None
-            }
-        }
+        self.rule(name, rule(s))
     }
 
     pub fn date(&mut self, name: &'static str) -> Option<NaiveDate> {
         let s = self.string(name, true)?;
-        match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            Ok(d) if s.len() == 10 => Some(d),
-            _ => {
-                self.error(name, "must be a date such as \"2026-11-02\"");
-                None
-            }
-        }
+        self.rule(name, check_date(s))
     }
 
     pub fn count(&mut self, name: &'static str, max: u32) -> Option<u32> {
@@ -169,41 +221,19 @@ impl<'a> FieldReader<'a> {
                 self.error(name, "is required");
                 None
             }
-            Some(Value::Number(n)) => match n.as_u64().filter(|&v| v <= u64::from(max)) {
-                Some(v) => Some(v as u32),
-                None => {
-                    self.error(name, format!("must be a whole number from 0 to {max}"));
-                    None
-                }
-            },
-            Some(_) => {
-                self.error(name, format!("must be a whole number from 0 to {max}"));
-                None
-            }
+            Some(Value::Number(n)) => self.rule(name, check_count(n.as_u64(), max)),
+            Some(_) => self.rule(name, check_count(None, max)),
         }
     }
 
     pub fn one_of<T: Copy>(&mut self, name: &'static str, choices: &[(&str, T)]) -> Option<T> {
         let s = self.string(name, true)?;
-        match choices.iter().find(|(label, _)| *label == s) {
-            Some((_, v)) => Some(*v),
-            None => {
-                let names: Vec<&str> = choices.iter().map(|(l, _)| *l).collect();
-                self.error(name, format!("must be one of: {}", names.join(", ")));
-                None
-            }
-        }
+        self.rule(name, check_one_of(s, choices))
     }
 
     pub fn currency(&mut self, name: &'static str) -> Option<Currency> {
         let s = self.string(name, true)?;
-        match s.parse() {
-            Ok(c) => Some(c),
-            Err(_) => {
-                self.error(name, "must be an ISO 4217 currency code such as \"USD\"");
-                None
-            }
-        }
+        self.rule(name, check_currency(s))
     }
 
     /// `amount` + `currency` as one Money. The amount is checked against the currency's minor
@@ -233,36 +263,22 @@ impl<'a> FieldReader<'a> {
                 return None;
             }
         };
-        match parse_amount_for(text, currency_value, zero) {
-            Ok(value) => Some(Money {
-                amount: value,
-                currency: currency_value?,
-            }),
-            Err(e) => {
-                self.error(amount, e.to_string());
-                None
-            }
-        }
+        let value = self.rule(amount, check_amount(text, currency_value, zero))?;
+        Some(Money {
+            amount: value,
+            currency: currency_value?,
+        })
     }
 
-    /// A positive decimal string that is not money (account size, profit split), bounded above.
     pub fn positive_decimal(&mut self, name: &'static str, max: Decimal) -> Option<Decimal> {
-        let message = format!("must be a decimal string greater than 0 and at most {max}");
-        let value = match self.get(name) {
+        match self.get(name) {
             None => {
                 self.error(name, "is required");
-                return None;
+                None
             }
-            Some(Value::String(s)) => {
-                let plain = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-                plain.then(|| Decimal::from_str_exact(s).ok()).flatten()
-            }
-            Some(_) => None,
-        };
-        match value.filter(|v| *v > Decimal::ZERO && *v <= max) {
-            Some(v) => Some(v),
-            None => {
-                self.error(name, message);
+            Some(Value::String(s)) => self.rule(name, check_positive_decimal(s, max)),
+            Some(_) => {
+                self.error(name, positive_decimal_message(max));
                 None
             }
         }
@@ -279,7 +295,10 @@ impl<'a> FieldReader<'a> {
                 .cloned()
                 .collect();
             for key in unknown {
-                self.error_owned(key, "is not a field of this event type");
+                self.errors.push(FieldError {
+                    field: key,
+                    message: "is not a field of this event type".to_owned(),
+                });
             }
         }
         if self.errors.is_empty() {
@@ -287,12 +306,5 @@ impl<'a> FieldReader<'a> {
         } else {
             Err(self.errors)
         }
-    }
-
-    fn error_owned(&mut self, field: String, message: &str) {
-        self.errors.push(FieldError {
-            field,
-            message: message.to_owned(),
-        });
     }
 }

@@ -2,12 +2,14 @@
 //! that travels on the queue.
 
 mod envelope;
+mod fast;
 mod fields;
 mod parse;
 
 pub use envelope::{seal, EventEnvelope, SealedEnvelope, ENVELOPE_SCHEMA_VERSION};
+pub use fast::parse_fast;
 pub use fields::FieldError;
-pub use parse::{parse_event_body, ParsedBody};
+pub use parse::{check_occurred_at, parse_event_body, parse_event_json, ParsedBody};
 
 use std::fmt;
 use std::str::FromStr;

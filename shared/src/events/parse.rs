@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::fields::{FieldError, FieldReader};
+use super::fields::{check_timestamp, FieldError, FieldReader};
 use super::*;
 use crate::email::EmailHasher;
 use crate::money::ZeroAllowed;
@@ -15,10 +15,47 @@ use crate::money::ZeroAllowed;
 pub const OCCURRED_AT_FUTURE_TOLERANCE_SECONDS: i64 = 5 * 60;
 
 /// Largest nominal account size accepted (a sanity bound, not a business rule).
-const MAX_ACCOUNT_SIZE: Decimal = Decimal::from_parts(100_000_000, 0, 0, false, 0);
-const HUNDRED: Decimal = Decimal::from_parts(100, 0, 0, false, 0);
+pub(super) const ACCOUNT_SIZE_MAX: Decimal = Decimal::from_parts(100_000_000, 0, 0, false, 0);
+/// A profit split is a percentage.
+pub(super) const PROFIT_SPLIT_MAX: Decimal = Decimal::from_parts(100, 0, 0, false, 0);
 /// Day counts beyond ten years are sender bugs.
-const MAX_DAYS: u32 = 3650;
+pub(super) const MAX_DAYS: u32 = 3650;
+pub(super) const FAILURE_REASONS: &[(&str, FailureReason)] = &[
+    ("drawdown_limit", FailureReason::DrawdownLimit),
+    ("time_expired", FailureReason::TimeExpired),
+    ("rule_violation", FailureReason::RuleViolation),
+];
+pub(super) const DISPUTE_STATUSES: &[(&str, DisputeStatus)] = &[
+    ("opened", DisputeStatus::Opened),
+    ("won", DisputeStatus::Won),
+    ("lost", DisputeStatus::Lost),
+];
+
+/// `occurred_at`: RFC 3339, and not later than the skew allowance after `now`.
+pub fn check_occurred_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let t = check_timestamp(s)?;
+    if t > now + Duration::seconds(OCCURRED_AT_FUTURE_TOLERANCE_SECONDS) {
+        Err("is in the future".to_owned())
+    } else {
+        Ok(t)
+    }
+}
+
+/// Parses a webhook body from its bytes: the typed fast path when it accepts the body outright,
+/// else the reporting reader, which lists every field error.
+pub fn parse_event_json(
+    event_type: EventType,
+    body: &[u8],
+    email_hasher: &EmailHasher,
+    now: DateTime<Utc>,
+) -> Result<ParsedBody, Vec<FieldError>> {
+    if let Some(parsed) = super::fast::parse_fast(event_type, body, email_hasher, now) {
+        return Ok(parsed);
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| vec![FieldError::new("body", format!("is not valid JSON: {e}"))])?;
+    parse_event_body(event_type, &value, email_hasher, now)
+}
 
 /// The common fields plus the typed payload of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,12 +78,7 @@ pub fn parse_event_body(
     let mut r = FieldReader::new(object);
 
     let customer_id = r.id("customer_id");
-    let occurred_at = r.timestamp("occurred_at");
-    if let Some(t) = occurred_at {
-        if t > now + Duration::seconds(OCCURRED_AT_FUTURE_TOLERANCE_SECONDS) {
-            r.error("occurred_at", "is in the future");
-        }
-    }
+    let occurred_at = r.required_with("occurred_at", |s| check_occurred_at(s, now));
     let email_hash = match r.optional_raw("email") {
         None => None,
         Some(email) => match email_hasher.hash(email) {
@@ -84,7 +116,7 @@ fn read_purchase(r: &mut FieldReader) -> Option<EventPayload> {
     let transaction_id = r.id("transaction_id");
     let challenge_id = r.id("challenge_id");
     let tier = r.text("tier");
-    let account_size = r.positive_decimal("account_size", MAX_ACCOUNT_SIZE);
+    let account_size = r.positive_decimal("account_size", ACCOUNT_SIZE_MAX);
     let price = r.money("amount", "currency", ZeroAllowed::Yes);
     let affiliate_id = r.optional_id("affiliate_id");
     let click_id = r.optional_id("click_id");
@@ -134,7 +166,7 @@ fn read_evaluation(r: &mut FieldReader) -> Option<EventPayload> {
     let challenge_id = r.id("challenge_id");
     match status {
         Status::Started => {
-            let account_size = r.positive_decimal("account_size", MAX_ACCOUNT_SIZE);
+            let account_size = r.positive_decimal("account_size", ACCOUNT_SIZE_MAX);
             let start_date = r.date("start_date");
             Some(EventPayload::EvaluationStarted(EvaluationStarted {
                 challenge_id: challenge_id?,
@@ -143,14 +175,7 @@ fn read_evaluation(r: &mut FieldReader) -> Option<EventPayload> {
             }))
         }
         Status::Failed => {
-            let reason = r.one_of(
-                "reason",
-                &[
-                    ("drawdown_limit", FailureReason::DrawdownLimit),
-                    ("time_expired", FailureReason::TimeExpired),
-                    ("rule_violation", FailureReason::RuleViolation),
-                ],
-            );
+            let reason = r.one_of("reason", FAILURE_REASONS);
             let days_active = r.count("days_active", MAX_DAYS);
             Some(EventPayload::EvaluationFailed(EvaluationFailed {
                 challenge_id: challenge_id?,
@@ -184,8 +209,8 @@ fn read_reset(r: &mut FieldReader) -> Option<EventPayload> {
 fn read_funded(r: &mut FieldReader) -> Option<EventPayload> {
     let account_id = r.id("account_id");
     let challenge_id = r.id("challenge_id");
-    let account_size = r.positive_decimal("account_size", MAX_ACCOUNT_SIZE);
-    let profit_split = r.positive_decimal("profit_split", HUNDRED);
+    let account_size = r.positive_decimal("account_size", ACCOUNT_SIZE_MAX);
+    let profit_split = r.positive_decimal("profit_split", PROFIT_SPLIT_MAX);
     Some(EventPayload::Funded(Funded {
         account_id: account_id?,
         challenge_id: challenge_id?,
@@ -198,14 +223,7 @@ fn read_chargeback(r: &mut FieldReader) -> Option<EventPayload> {
     let original_transaction_id = r.id("original_transaction_id");
     let reason_code = r.id("reason_code");
     let disputed = r.money("amount", "currency", ZeroAllowed::No);
-    let dispute_status = r.one_of(
-        "dispute_status",
-        &[
-            ("opened", DisputeStatus::Opened),
-            ("won", DisputeStatus::Won),
-            ("lost", DisputeStatus::Lost),
-        ],
-    );
+    let dispute_status = r.one_of("dispute_status", DISPUTE_STATUSES);
     Some(EventPayload::Chargeback(Chargeback {
         original_transaction_id: original_transaction_id?,
         reason_code: reason_code?,
@@ -624,6 +642,113 @@ mod tests {
         );
     }
 
+    /// Valid bodies take the fast path, and it gives exactly the reader's result.
+    #[test]
+    fn valid_bodies_take_the_fast_path_with_the_readers_result() {
+        let base = json!({"customer_id": "c", "occurred_at": "2026-11-22T10:00:00Z", "email": "a@example.com"});
+        let merge = |extra: Value| {
+            let mut b = base.clone();
+            b.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            b
+        };
+        let bodies = [
+            (EventType::Purchase, purchase()),
+            (
+                EventType::Purchase,
+                with(without(purchase(), "email"), "click_id", Value::Null),
+            ),
+            (EventType::Evaluation, evaluation("started")),
+            (EventType::Evaluation, evaluation("failed")),
+            (EventType::Evaluation, evaluation("passed")),
+            (
+                EventType::Reset,
+                merge(
+                    json!({"transaction_id": "t", "original_challenge_id": "ch", "amount": "9.00", "currency": "USD"}),
+                ),
+            ),
+            (
+                EventType::Funded,
+                merge(
+                    json!({"account_id": "a", "challenge_id": "ch", "account_size": "1000", "profit_split": "90.5"}),
+                ),
+            ),
+            (
+                EventType::Chargeback,
+                merge(
+                    json!({"original_transaction_id": "t", "reason_code": "R", "amount": "1", "currency": "EUR", "dispute_status": "won"}),
+                ),
+            ),
+            (
+                EventType::Refund,
+                merge(
+                    json!({"original_transaction_id": "t", "amount": "1", "currency": "JPY", "reason": "r", "new_tier": "10k"}),
+                ),
+            ),
+            (
+                EventType::Refund,
+                merge(
+                    json!({"original_transaction_id": "t", "amount": "1", "currency": "JPY", "reason": "r"}),
+                ),
+            ),
+        ];
+        for (event_type, body) in bodies {
+            let fast = crate::events::parse_fast(
+                event_type,
+                body.to_string().as_bytes(),
+                &hasher(),
+                now(),
+            );
+            assert_eq!(
+                fast.clone().ok_or(vec![]),
+                parse_event_body(event_type, &body, &hasher(), now()),
+                "{body}"
+            );
+            assert!(fast.is_some(), "{body} fell back to the slow path");
+        }
+    }
+
+    /// A field of another evaluation status is rejected even as `null`, on both paths.
+    #[test]
+    fn a_null_field_of_another_status_is_not_waved_through() {
+        let body = with(evaluation("passed"), "reason", Value::Null);
+        assert!(crate::events::parse_fast(
+            EventType::Evaluation,
+            body.to_string().as_bytes(),
+            &hasher(),
+            now()
+        )
+        .is_none());
+        assert_eq!(
+            errors(EventType::Evaluation, body),
+            vec![("reason".into(), "is not a field of this event type".into())]
+        );
+    }
+
+    #[test]
+    fn bodies_the_fast_path_refuses_get_the_readers_errors() {
+        let bytes = |b: &Value| b.to_string().into_bytes();
+        for (body, field) in [
+            (with(purchase(), "amount", json!(499)), "amount"),
+            (with(purchase(), "junk", json!(1)), "junk"),
+            (with(purchase(), "currency", json!("XYZ")), "currency"),
+            (without(purchase(), "tier"), "tier"),
+        ] {
+            let errs =
+                parse_event_json(EventType::Purchase, &bytes(&body), &hasher(), now()).unwrap_err();
+            assert_eq!(
+                errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
+                vec![field],
+                "{body}"
+            );
+        }
+        let dup = br#"{"customer_id":"a","customer_id":"b"}"#;
+        assert!(parse_event_json(EventType::Purchase, dup, &hasher(), now()).is_err());
+        let not_json = parse_event_json(EventType::Purchase, b"{", &hasher(), now()).unwrap_err();
+        assert!(not_json[0].message.starts_with("is not valid JSON: "));
+    }
+
     #[test]
     fn a_body_of_one_type_sent_to_another_endpoint_is_rejected() {
         assert!(parse_event_body(EventType::Refund, &purchase(), &hasher(), now()).is_err());
@@ -667,9 +792,18 @@ mod tests {
                 "original_transaction_id", "dispute_status", "profit_split", "new_tier", "junk"]), json_value()), 0..12),
         ) {
             let event_type = EventType::ALL[type_index];
-            let mut body = match event_type { EventType::Purchase => purchase(), _ => json!({}) };
+            let mut body = match event_type {
+                EventType::Purchase => purchase(),
+                EventType::Evaluation => evaluation(["started", "failed", "passed"][type_index % 3]),
+                _ => json!({}),
+            };
             for (k, v) in picks { body[k] = v; }
-            match parse_event_body(event_type, &body, &hasher(), now()) {
+            let slow = parse_event_body(event_type, &body, &hasher(), now());
+            // The fast path may only accept what the reader accepts, with the same result.
+            if let Some(fast) = crate::events::parse_fast(event_type, body.to_string().as_bytes(), &hasher(), now()) {
+                prop_assert_eq!(Ok(fast), slow.clone());
+            }
+            match slow {
                 Ok(parsed) => {
                     // The sealed JSON is exactly the envelope of what was parsed, and re-serializing
                     // it reads back the same.
