@@ -188,25 +188,15 @@ class Provisioner:
                 raise SystemExit(f"template.yaml: {logical} has no Metadata.BuildProperties.Binary")
             env = dict(global_env)
             env.update(props.get("Environment", {}).get("Variables", {}))
-            routes, queues, schedules = [], [], []
-            for event in props.get("Events", {}).values():
-                p = event.get("Properties", {})
-                if event["Type"] == "HttpApi":
-                    routes.append({"method": p["Method"].upper(), "path": p["Path"]})
-                elif event["Type"] == "SQS":
-                    queues.append({
-                        "queue_url": self.resolve({"Ref": p["Queue"]["Fn::GetAtt"][0]}),
-                        "batch_size": p.get("BatchSize", 10),
-                        "report_batch_item_failures": "ReportBatchItemFailures" in p.get("FunctionResponseTypes", []),
-                    })
-                elif event["Type"] in ("Schedule", "ScheduleV2"):
-                    schedules.append({"expression": p.get("Schedule") or p.get("ScheduleExpression")})
+            routes = [
+                {"method": e["Properties"]["Method"].upper(), "path": e["Properties"]["Path"]}
+                for e in props.get("Events", {}).values()
+                if e["Type"] == "HttpApi"
+            ]
             out[logical] = {
                 "binary": binary,
                 "environment": {k: str(self.resolve(v)) for k, v in env.items()},
                 "routes": routes,
-                "sqs_triggers": queues,
-                "schedules": schedules,
                 "timeout": props.get("Timeout", globals_fn.get("Timeout", 3)),
             }
         return out

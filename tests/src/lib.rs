@@ -53,19 +53,25 @@ pub struct Delivery {
 
 impl Delivery {
     /// Signs `body` for `event_type` at `at` with `secret` (`whsec_…`).
-    pub fn signed(event_type: &str, id: &str, body: &str, at: DateTime<Utc>, secret: &str) -> Self {
+    pub fn signed(
+        event_type: &str,
+        id: &str,
+        body: impl AsRef<[u8]>,
+        at: DateTime<Utc>,
+        secret: &str,
+    ) -> Self {
+        let body = body.as_ref();
         let ts = at.timestamp().to_string();
-        let signature =
-            SigningSecret::parse(secret)
-                .expect("test secret")
-                .sign(id, &ts, body.as_bytes());
+        let signature = SigningSecret::parse(secret)
+            .expect("test secret")
+            .sign(id, &ts, body);
         Self {
             path: format!("/webhooks/{event_type}"),
             webhook_id: Some(id.into()),
             timestamp: Some(ts),
             signature: Some(signature),
             content_type: Some("application/json".into()),
-            body: body.as_bytes().to_vec(),
+            body: body.to_vec(),
             base64: false,
         }
     }

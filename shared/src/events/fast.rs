@@ -188,9 +188,12 @@ fn common(
     })
 }
 
-fn optional_id(v: Option<Text>) -> Option<Option<String>> {
-    v.map(|s| check_id(&s).ok())
-        .map_or(Some(None), |r| r.map(Some))
+/// An optional field: absent is fine; present, it must pass its rule.
+fn optional<T>(v: Option<Text>, rule: impl Fn(&str) -> Result<T, String>) -> Option<Option<T>> {
+    match v {
+        None => Some(None),
+        Some(s) => rule(&s).ok().map(Some),
+    }
 }
 
 fn money(amount: &str, currency: &str, zero: ZeroAllowed) -> Option<Money> {
@@ -226,9 +229,9 @@ pub fn parse_fast(
                     tier: check_text(&w.tier).ok()?,
                     account_size: check_positive_decimal(&w.account_size, ACCOUNT_SIZE_MAX).ok()?,
                     price: money(&w.amount, &w.currency, ZeroAllowed::Yes)?,
-                    affiliate_id: optional_id(w.affiliate_id)?,
-                    click_id: optional_id(w.click_id)?,
-                    coupon_code: optional_id(w.coupon_code)?,
+                    affiliate_id: optional(w.affiliate_id, check_id)?,
+                    click_id: optional(w.click_id, check_id)?,
+                    coupon_code: optional(w.coupon_code, check_id)?,
                 }),
             )
         }
@@ -351,17 +354,13 @@ pub fn parse_fast(
                 hasher,
                 now,
             )?;
-            let new_tier = match w.new_tier {
-                None => None,
-                Some(t) => Some(check_text(&t).ok()?),
-            };
             (
                 c,
                 EventPayload::Refund(Refund {
                     original_transaction_id: check_id(&w.original_transaction_id).ok()?,
                     refunded: money(&w.amount, &w.currency, ZeroAllowed::No)?,
                     reason: check_text(&w.reason).ok()?,
-                    new_tier,
+                    new_tier: optional(w.new_tier, check_text)?,
                 }),
             )
         }
