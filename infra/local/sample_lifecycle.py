@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Sends a signed sample lifecycle for three customers through the local API and shows what was
-queued. Usable on its own against a running stack: `python sample_lifecycle.py` reads
+queued. Usable on its own against a running stack: `.venv/bin/python infra/local/sample_lifecycle.py` reads
 .local/stack.json.
 
 Checks, and says so, that: every lifecycle event is answered 202 and queued once, in order per

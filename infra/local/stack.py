@@ -102,6 +102,8 @@ def main(argv=None):
                 p.kill()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # Explicitly, because a shell script that starts this in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         moto, endpoint = start_moto()
         children.append(moto)
