@@ -5,9 +5,12 @@
 
 pub mod clock;
 pub mod email;
+pub mod engine;
 pub mod events;
 pub mod ingest;
+pub mod ledger;
 pub mod money;
+pub mod plans;
 pub mod signing;
 
 #[cfg(feature = "aws")]

@@ -400,3 +400,40 @@ mod tests {
         assert!(parse_amount("100", jpy, ZeroAllowed::No).is_ok());
     }
 }
+
+/// The one rounding rule for commission amounts: to the currency's minor units, half away from
+/// zero (0.005 USD → 0.01, −0.005 → −0.01). Applied exactly once per ledger entry, to the entry's
+/// unrounded total: components (CPA, RevShare) are summed exactly first.
+pub fn round_commission(amount: Decimal, currency: Currency) -> Decimal {
+    let mut rounded = amount.round_dp_with_strategy(
+        u32::from(currency.minor_units()),
+        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+    );
+    // A stored amount carries no meaningless trailing zeros beyond the currency's precision and
+    // none at all in its scale: DynamoDB normalizes numbers, and equality must not depend on it.
+    rounded = rounded.normalize();
+    rounded
+}
+
+#[cfg(test)]
+mod rounding_tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn rounds_half_away_from_zero_to_minor_units() {
+        let usd: Currency = "USD".parse().unwrap();
+        let jpy: Currency = "JPY".parse().unwrap();
+        let bhd: Currency = "BHD".parse().unwrap();
+        assert_eq!(round_commission(d("0.005"), usd), d("0.01"));
+        assert_eq!(round_commission(d("-0.005"), usd), d("-0.01"));
+        assert_eq!(round_commission(d("0.0049999"), usd), d("0"));
+        assert_eq!(round_commission(d("49.90"), usd), d("49.9"));
+        assert_eq!(round_commission(d("12.5"), jpy), d("13"));
+        assert_eq!(round_commission(d("1.0005"), bhd), d("1.001"));
+    }
+}
