@@ -11,11 +11,14 @@ pub mod ingest;
 pub mod ledger;
 pub mod money;
 pub mod plans;
+pub mod processor;
 pub mod signing;
 
 #[cfg(feature = "aws")]
 pub mod adapters;
 #[cfg(feature = "lambda")]
 pub mod lambda;
-#[cfg(feature = "lambda")]
+#[cfg(feature = "processor")]
+pub mod processor_lambda;
+#[cfg(feature = "telemetry")]
 pub mod telemetry;

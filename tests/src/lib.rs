@@ -326,3 +326,378 @@ impl LocalStack {
         out
     }
 }
+
+// ------------------------------------------------------------------ processor on the local stack
+
+pub use processor_support::*;
+
+mod processor_support {
+    use std::collections::HashMap;
+
+    use aws_lambda_events::event::sqs::SqsEvent;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use rust_decimal::Decimal;
+    use serde_json::{json, Value};
+    use shared::adapters::dynamo::DynamoStore;
+    use shared::processor::{Processor, ProcessorStore};
+    use shared::processor_lambda::{
+        handle_batch, DeadLetters, ProcessorConfig, CUSTOMERS_TABLE_VAR, DEAD_LETTER_QUEUE_URL_VAR,
+        DIRECTORY_TABLE_VAR, EMAIL_MATCHES_TABLE_VAR, EVENTS_TABLE_VAR, LEDGER_TABLE_VAR,
+        REVIEWS_TABLE_VAR,
+    };
+
+    use super::{workspace_root, LocalStack};
+
+    /// The SQS event Lambda hands the processor for these messages, built from the captured
+    /// FIFO fixture (tests/fixtures/sqs/fifo-batch.json).
+    pub fn sqs_event(queue_arn: &str, messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
+        let fixture: Value = serde_json::from_str(
+            &std::fs::read_to_string(workspace_root().join("tests/fixtures/sqs/fifo-batch.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        let template = fixture["Records"][0].clone();
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                let mut r = template.clone();
+                r["messageId"] = m.message_id().unwrap().into();
+                r["receiptHandle"] = m.receipt_handle().unwrap().into();
+                r["body"] = m.body().unwrap().into();
+                r["md5OfBody"] = m.md5_of_body().unwrap_or_default().into();
+                r["eventSourceARN"] = queue_arn.into();
+                let attrs: serde_json::Map<String, Value> = m
+                    .attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_owned(), Value::from(v.clone())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                r["attributes"] = Value::Object(attrs);
+                let event_type = m
+                    .message_attributes()
+                    .and_then(|a| a.get("event_type"))
+                    .and_then(|v| v.string_value())
+                    .unwrap_or("purchase");
+                r["messageAttributes"]["event_type"]["stringValue"] = event_type.into();
+                r
+            })
+            .collect();
+        serde_json::from_value(json!({ "Records": records })).expect("SQS event shape")
+    }
+
+    /// The processor function as template.yaml configures it, on the local stack.
+    pub struct ProcessorHarness {
+        pub config: ProcessorConfig,
+        pub store: DynamoStore,
+        pub dead_letters: DeadLetters,
+        pub processor: Processor,
+    }
+
+    /// What one trigger run did.
+    #[derive(Debug, Default, Clone, PartialEq, Eq)]
+    pub struct TriggerRun {
+        pub invocations: usize,
+        pub delivered: usize,
+        pub failed: usize,
+    }
+
+    impl LocalStack {
+        pub fn processor(&self) -> ProcessorHarness {
+            let env = &self.function("ProcessorFunction").environment;
+            for var in [
+                CUSTOMERS_TABLE_VAR,
+                EVENTS_TABLE_VAR,
+                LEDGER_TABLE_VAR,
+                REVIEWS_TABLE_VAR,
+                EMAIL_MATCHES_TABLE_VAR,
+                DIRECTORY_TABLE_VAR,
+                DEAD_LETTER_QUEUE_URL_VAR,
+            ] {
+                assert!(
+                    env.contains_key(var),
+                    "template gives the processor no {var}"
+                );
+            }
+            let saved: Vec<_> = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let get = |k: &str| saved.iter().find(|(n, _)| n == k).unwrap().1.clone();
+            let config = ProcessorConfig {
+                tables: shared::adapters::dynamo::Tables {
+                    customers: get(CUSTOMERS_TABLE_VAR),
+                    events: get(EVENTS_TABLE_VAR),
+                    ledger: get(LEDGER_TABLE_VAR),
+                    reviews: get(REVIEWS_TABLE_VAR),
+                    email_matches: get(EMAIL_MATCHES_TABLE_VAR),
+                    directory: get(DIRECTORY_TABLE_VAR),
+                },
+                dead_letter_queue_url: get(DEAD_LETTER_QUEUE_URL_VAR),
+            };
+            ProcessorHarness {
+                store: DynamoStore::new(self.dynamodb(), config.tables.clone()),
+                dead_letters: DeadLetters {
+                    client: self.sqs(),
+                    queue_url: config.dead_letter_queue_url.clone(),
+                },
+                config,
+                processor: Processor::new(),
+            }
+        }
+
+        pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+            aws_sdk_dynamodb::Client::new(&self.sdk)
+        }
+
+        /// The SQS trigger with real partial-batch semantics: receive up to 10, invoke, delete
+        /// what succeeded, make the reported failures visible again (at once: a test has no
+        /// 180-second visibility timeout to wait out), until the queue stays empty.
+        pub async fn run_trigger<S: ProcessorStore>(
+            &self,
+            harness: &ProcessorHarness,
+            store: &S,
+            max_invocations: usize,
+        ) -> TriggerRun {
+            let queue = self.resource("EventQueue");
+            let queue_url = queue.reference.clone();
+            let queue_arn = queue.attributes["Arn"].as_str().unwrap().to_owned();
+            let sqs = self.sqs();
+            let mut run = TriggerRun::default();
+            let mut empty_polls = 0;
+            while empty_polls < 2 && run.invocations < max_invocations {
+                let got = sqs
+                    .receive_message()
+                    .queue_url(&queue_url)
+                    .max_number_of_messages(10)
+                    .visibility_timeout(30)
+                    .message_system_attribute_names(
+                        aws_sdk_sqs::types::MessageSystemAttributeName::All,
+                    )
+                    .message_attribute_names("All")
+                    .send()
+                    .await
+                    .expect("receive");
+                let messages = got.messages.unwrap_or_default();
+                if messages.is_empty() {
+                    empty_polls += 1;
+                    continue;
+                }
+                empty_polls = 0;
+                run.invocations += 1;
+                run.delivered += messages.len();
+                let event = sqs_event(&queue_arn, &messages);
+                if std::env::var_os("TRIGGER_DEBUG").is_some() {
+                    let records: Vec<_> = event
+                        .records
+                        .iter()
+                        .map(|r| shared::processor::BatchRecord {
+                            message_id: r.message_id.clone().unwrap(),
+                            body: r.body.clone().unwrap(),
+                        })
+                        .collect();
+                    eprintln!("{:?}", harness.processor.process(store, &records).await);
+                }
+                let response =
+                    handle_batch(&harness.processor, store, &harness.dead_letters, event)
+                        .await
+                        .expect("batch handled");
+                let failed: Vec<&str> = response
+                    .batch_item_failures
+                    .iter()
+                    .map(|f| f.item_identifier.as_str())
+                    .collect();
+                run.failed += failed.len();
+                for m in &messages {
+                    if failed.contains(&m.message_id().unwrap()) {
+                        sqs.change_message_visibility()
+                            .queue_url(&queue_url)
+                            .receipt_handle(m.receipt_handle().unwrap())
+                            .visibility_timeout(0)
+                            .send()
+                            .await
+                            .expect("release");
+                    } else {
+                        sqs.delete_message()
+                            .queue_url(&queue_url)
+                            .receipt_handle(m.receipt_handle().unwrap())
+                            .send()
+                            .await
+                            .expect("delete");
+                    }
+                }
+            }
+            run
+        }
+
+        /// Every item of a table (moto: a scan is exact; fine for test-sized tables).
+        pub async fn scan(&self, table: &str) -> Vec<HashMap<String, AttributeValue>> {
+            let mut items = Vec::new();
+            let mut start = None;
+            loop {
+                let out = self
+                    .dynamodb()
+                    .scan()
+                    .table_name(table)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .expect("scan");
+                items.extend(out.items.unwrap_or_default());
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    return items;
+                }
+            }
+        }
+
+        /// The ledger as finance reads it, sorted by entry id.
+        pub async fn ledger(&self, harness: &ProcessorHarness) -> Vec<LedgerRow> {
+            let mut rows: Vec<LedgerRow> = self
+                .scan(&harness.config.tables.ledger)
+                .await
+                .iter()
+                .map(LedgerRow::from_item)
+                .collect();
+            rows.sort_by(|a, b| a.entry_id.cmp(&b.entry_id));
+            rows
+        }
+
+        /// An event's recorded outcome and reason.
+        pub async fn outcome(
+            &self,
+            harness: &ProcessorHarness,
+            event_id: &str,
+        ) -> Option<(String, String)> {
+            let out = self
+                .dynamodb()
+                .get_item()
+                .table_name(&harness.config.tables.events)
+                .key("event_id", AttributeValue::S(event_id.into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("get event");
+            out.item.map(|i| (text(&i, "outcome"), text(&i, "reason")))
+        }
+    }
+
+    fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A ledger item with its amount parsed as a decimal (moto keeps trailing zeros that
+    /// DynamoDB would drop, so amounts are only ever compared as decimals).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct LedgerRow {
+        pub entry_id: String,
+        pub affiliate_id: String,
+        pub commission_id: String,
+        pub customer_id: String,
+        pub kind: String,
+        pub amount: Decimal,
+        pub currency: String,
+        pub status: String,
+    }
+
+    impl LedgerRow {
+        fn from_item(item: &HashMap<String, AttributeValue>) -> Self {
+            let amount = item
+                .get("amount")
+                .and_then(|v| v.as_n().ok())
+                .expect("amount is a DynamoDB number");
+            LedgerRow {
+                entry_id: text(item, "entry_id"),
+                affiliate_id: text(item, "affiliate_id"),
+                commission_id: text(item, "commission_id"),
+                customer_id: text(item, "customer_id"),
+                kind: text(item, "kind"),
+                amount: amount.parse().expect("decimal amount"),
+                currency: text(item, "currency"),
+                status: text(item, "status"),
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ webhooks on the local stack
+
+pub use webhook_support::*;
+
+mod webhook_support {
+    use chrono::{DateTime, Utc};
+    use serde_json::Value;
+    use shared::adapters::sqs::SqsEventQueue;
+    use shared::clock::SystemClock;
+    use shared::events::EventType;
+    use shared::ingest::Ingest;
+    use shared::lambda::{
+        build_ingest, handle_webhook, WebhookConfig, QUEUE_URL_VAR, SECRETS_ID_VAR,
+    };
+
+    use super::{local_signing_secret, response_parts, Delivery, LocalStack};
+
+    pub const WEBHOOK_FUNCTIONS: [(EventType, &str); 6] = [
+        (EventType::Purchase, "WebhookPurchaseFunction"),
+        (EventType::Evaluation, "WebhookEvaluationFunction"),
+        (EventType::Reset, "WebhookResetFunction"),
+        (EventType::Funded, "WebhookFundedFunction"),
+        (EventType::Chargeback, "WebhookChargebackFunction"),
+        (EventType::Refund, "WebhookRefundFunction"),
+    ];
+
+    /// The six webhook functions, each built as its deployed self builds itself (environment from
+    /// template.yaml, secrets from Secrets Manager, SQS client), on the local stack.
+    pub struct Webhooks {
+        ingests: Vec<(EventType, Ingest<SqsEventQueue, SystemClock>)>,
+    }
+
+    impl Webhooks {
+        pub async fn new(stack: &LocalStack) -> Self {
+            let mut ingests = Vec::new();
+            for (event_type, logical) in WEBHOOK_FUNCTIONS {
+                let env = &stack.function(logical).environment;
+                let config = WebhookConfig {
+                    queue_url: env[QUEUE_URL_VAR].clone(),
+                    secrets_id: env[SECRETS_ID_VAR].clone(),
+                };
+                ingests.push((
+                    event_type,
+                    build_ingest(event_type, &config, &stack.sdk)
+                        .await
+                        .expect("cold start"),
+                ));
+            }
+            Self { ingests }
+        }
+
+        /// Signs and delivers one webhook now; returns the HTTP status and body.
+        pub async fn send(&self, event_type: EventType, id: &str, body: &Value) -> (u16, Value) {
+            self.send_at(event_type, id, body, Utc::now()).await
+        }
+
+        pub async fn send_at(
+            &self,
+            event_type: EventType,
+            id: &str,
+            body: &Value,
+            signed_at: DateTime<Utc>,
+        ) -> (u16, Value) {
+            let ingest = &self
+                .ingests
+                .iter()
+                .find(|(t, _)| *t == event_type)
+                .unwrap()
+                .1;
+            let delivery = Delivery::signed(
+                event_type.as_str(),
+                id,
+                body.to_string(),
+                signed_at,
+                &local_signing_secret(),
+            );
+            response_parts(handle_webhook(ingest, delivery.lambda_request()).await)
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The processor's core: takes one SQS batch of envelopes, loads what it needs through the store
+//! port in as few round trips as the batch allows, runs the engine event by event, and commits
+//! each event's effects atomically. No AWS types: DynamoDB is an adapter behind `ProcessorStore`.
+
+mod batch;
+mod store;
+
+pub use batch::{BatchOutcome, BatchRecord, Processor, RecordFailure};
+pub use store::{Commit, CounterUpdate, LoadRequest, Loaded, ProcessorStore, StoreError};
