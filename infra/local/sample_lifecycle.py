@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Sends a signed sample lifecycle for three customers through the local API and shows what was
-queued. Usable on its own against a running stack: `.venv/bin/python infra/local/sample_lifecycle.py` reads
-.local/stack.json.
+"""Sends a signed sample lifecycle (several affiliates and plans, a reset, a pass, a funded account,
+a refund inside cooling-off, partial refunds, a chargeback, a self-referral) through the local API,
+waits for the processor to consume the queue, and prints the resulting ledger per affiliate.
 
-Checks, and says so, that: every lifecycle event is answered 202 and queued once, in order per
-customer; a redelivery of the same webhook-id is answered 202 and not queued again; a tampered
-signature gets 401 and an invalid body 400, and neither reaches the queue.
+Checks, and says so, that: every event is answered 202; a redelivery is answered 202 and changes
+nothing; a tampered signature gets 401 and an invalid body 400 and neither leaves a trace; every
+accepted event has exactly one recorded outcome; each affiliate's ledger sums to the amount worked
+out by hand (to the cent); the self-referral is in the review queue; nothing was dead-lettered.
 """
 import base64
 import hashlib
@@ -13,6 +14,7 @@ import hmac
 import json
 import sys
 import time
+from decimal import Decimal
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -53,57 +55,109 @@ def lifecycle(now):
         return (now - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     today = now.strftime("%Y-%m-%d")
+
+    def purchase(cust, wid, hours, tx, ch, tier, amount, **referral):
+        return ("purchase", wid, {"customer_id": cust, "occurred_at": at(hours), "transaction_id": tx,
+                                  "challenge_id": ch, "tier": tier, "account_size": tier.replace("k", "000"),
+                                  "amount": amount, "currency": "USD", **referral})
+
     return [
-        # Alice: referred by a tracking link, passes and gets funded.
-        ("purchase", "evt-alice-1", {"customer_id": "cust-alice", "occurred_at": at(72), "email": "alice@example.com",
-                                     "transaction_id": "tx-alice-1", "challenge_id": "ch-alice-1", "tier": "100k",
-                                     "account_size": "100000", "amount": "499.00", "currency": "USD",
-                                     "affiliate_id": "aff-alpha", "click_id": "clk-9f2"}),
+        # Alice, aff-alpha's tracking link (hybrid plan): passes and gets funded (two milestones).
+        purchase("cust-alice", "evt-alice-1", 72, "tx-alice-1", "ch-alice-1", "100k", "499.00",
+                 email="alice@example.com", affiliate_id="aff-alpha", click_id="clk-9f2"),
         ("evaluation", "evt-alice-2", {"customer_id": "cust-alice", "occurred_at": at(71), "challenge_id": "ch-alice-1",
                                        "status": "started", "account_size": "100000", "start_date": today}),
         ("evaluation", "evt-alice-3", {"customer_id": "cust-alice", "occurred_at": at(10), "challenge_id": "ch-alice-1",
                                        "status": "passed", "pass_date": today, "days_to_pass": 3}),
         ("funded", "evt-alice-4", {"customer_id": "cust-alice", "occurred_at": at(2), "account_id": "acc-alice-1",
                                    "challenge_id": "ch-alice-1", "account_size": "100000", "profit_split": "80"}),
-        # Bob: came with a coupon, fails, buys a reset, then gets a partial refund.
-        ("purchase", "evt-bob-1", {"customer_id": "cust-bob", "occurred_at": at(60), "transaction_id": "tx-bob-1",
-                                   "challenge_id": "ch-bob-1", "tier": "50k", "account_size": "50000",
-                                   "amount": "299.00", "currency": "USD", "coupon_code": "BETA10"}),
-        ("evaluation", "evt-bob-2", {"customer_id": "cust-bob", "occurred_at": at(59), "challenge_id": "ch-bob-1",
-                                     "status": "started", "account_size": "50000", "start_date": today}),
-        ("evaluation", "evt-bob-3", {"customer_id": "cust-bob", "occurred_at": at(30), "challenge_id": "ch-bob-1",
+        # Bob, coupon ALPHA10 (aff-alpha): fails, buys a reset, gets half the reset refunded.
+        purchase("cust-bob", "evt-bob-1", 60, "tx-bob-1", "ch-bob-1", "50k", "299.00", coupon_code="ALPHA10"),
+        ("evaluation", "evt-bob-2", {"customer_id": "cust-bob", "occurred_at": at(30), "challenge_id": "ch-bob-1",
                                      "status": "failed", "reason": "drawdown_limit", "days_active": 1}),
-        ("reset", "evt-bob-4", {"customer_id": "cust-bob", "occurred_at": at(29), "transaction_id": "tx-bob-2",
+        ("reset", "evt-bob-3", {"customer_id": "cust-bob", "occurred_at": at(29), "transaction_id": "tx-bob-2",
                                 "original_challenge_id": "ch-bob-1", "amount": "99.00", "currency": "USD"}),
-        ("refund", "evt-bob-5", {"customer_id": "cust-bob", "occurred_at": at(5), "original_transaction_id": "tx-bob-2",
+        ("refund", "evt-bob-4", {"customer_id": "cust-bob", "occurred_at": at(5), "original_transaction_id": "tx-bob-2",
                                  "amount": "49.50", "currency": "USD", "reason": "goodwill"}),
-        # Carol: referred by another affiliate, disputes the card payment.
-        ("purchase", "evt-carol-1", {"customer_id": "cust-carol", "occurred_at": at(48), "transaction_id": "tx-carol-1",
-                                     "challenge_id": "ch-carol-1", "tier": "200k", "account_size": "200000",
-                                     "amount": "999.00", "currency": "EUR", "affiliate_id": "aff-beta"}),
+        # Carol, aff-beta's link (CPA plan): disputes the card payment.
+        purchase("cust-carol", "evt-carol-1", 48, "tx-carol-1", "ch-carol-1", "100k", "999.00", affiliate_id="aff-beta"),
         ("chargeback", "evt-carol-2", {"customer_id": "cust-carol", "occurred_at": at(1),
                                        "original_transaction_id": "tx-carol-1", "reason_code": "10.4",
-                                       "amount": "999.00", "currency": "EUR", "dispute_status": "opened"}),
+                                       "amount": "999.00", "currency": "USD", "dispute_status": "opened"}),
+        # Dave, coupon BETA20 (aff-beta): full refund inside the 24 h cooling-off.
+        purchase("cust-dave", "evt-dave-1", 6, "tx-dave-1", "ch-dave-1", "50k", "299.00", coupon_code="BETA20"),
+        ("refund", "evt-dave-2", {"customer_id": "cust-dave", "occurred_at": at(3), "original_transaction_id": "tx-dave-1",
+                                  "amount": "299.00", "currency": "USD", "reason": "changed mind"}),
+        # Erin, aff-gamma (RevShare plan v2, quality tier gold = 18%): partial refund.
+        purchase("cust-erin", "evt-erin-1", 30, "tx-erin-1", "ch-erin-1", "100k", "499.00", affiliate_id="aff-gamma"),
+        ("refund", "evt-erin-2", {"customer_id": "cust-erin", "occurred_at": at(1), "original_transaction_id": "tx-erin-1",
+                                  "amount": "100.00", "currency": "USD", "reason": "partial"}),
+        # aff-gamma's own trading account bought through its own link: self-referral, held.
+        purchase("cust-gamma-own", "evt-self-1", 4, "tx-self-1", "ch-self-1", "50k", "299.00", affiliate_id="aff-gamma"),
     ]
 
 
-def drain(sqs, queue_url):
-    """Receives and deletes every queued message, in delivery order. Reading a FIFO queue has to
-    consume it: while a message group's head is in flight, SQS hands out nothing behind it, so
-    messages cannot be peeked past a batch. Until the processor exists, this is the consumer."""
-    out, empty = [], 0
-    while empty < 2:
-        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
-                                  AttributeNames=["MessageGroupId"], WaitTimeSeconds=0)
-        msgs = got.get("Messages", [])
-        empty = empty + 1 if not msgs else 0
-        for m in msgs:
-            out.append(m)
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
-    return out
+# What the ledger must say, per affiliate: (net of all entries, of which on hold). Worked out by
+# hand from infra/local/directory.json; docs/plans.md shows the arithmetic.
+EXPECTED = {
+    # 124.90 (75 + 10% of 499) + 25.00 pass + 100.00 funded + 69.90 (40 + 10% of 299)
+    # + 9.90 reset (10% of 99) - 4.95 (reset recalculated on 49.50)
+    "aff-alpha": ("324.75", "0"),
+    # 100.00 CPA (held: dispute opened) + 60.00 - 60.00 (cancelled in cooling-off)
+    "aff-beta": ("100.00", "100.00"),
+    # 89.82 (18% of 499) - 18.00 (recalculated on 399) + 53.82 self-referral (held)
+    "aff-gamma": ("125.64", "53.82"),
+}
 
 
-def run(api, description):
+def scan(ddb, table):
+    items, start = [], None
+    while True:
+        page = ddb.scan(TableName=table, **({"ExclusiveStartKey": start} if start else {}))
+        items += page["Items"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return items
+
+
+def wait_drained(sqs, queue_url, seconds):
+    """True once the queue shows no messages, visible or in flight, twice a second apart."""
+    deadline, quiet = time.monotonic() + seconds, 0
+    while time.monotonic() < deadline:
+        a = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        quiet = quiet + 1 if a["ApproximateNumberOfMessages"] == a["ApproximateNumberOfMessagesNotVisible"] == "0" else 0
+        if quiet >= 2:
+            return True
+        time.sleep(1)
+    return False
+
+
+def print_ledger(ddb, description):
+    """Prints the ledger per affiliate and returns {affiliate: (net, on_hold)} as Decimals."""
+    env = description["functions"]["ProcessorFunction"]["environment"]
+    rows = sorted(scan(ddb, env["LEDGER_TABLE"]), key=lambda i: (i["affiliate_id"]["S"], i["entry_id"]["S"]))
+    # A commission is on hold when its latest entry says so; entry ids sort in event order per customer.
+    latest = {}
+    for r in sorted(rows, key=lambda i: i["effective_at"]["S"]):
+        latest[r["commission_id"]["S"]] = r["status"]["S"]
+    totals = {}
+    print("sample: ledger per affiliate (amounts are DynamoDB numbers, compared as decimals):", flush=True)
+    for r in rows:
+        aff = r["affiliate_id"]["S"]
+        amount = Decimal(r["amount"]["N"])
+        net, held = totals.get(aff, (Decimal(0), Decimal(0)))
+        held += amount if latest[r["commission_id"]["S"]] == "on_hold" else 0
+        totals[aff] = (net + amount, held)
+        print(f"  {aff:<10} {r['entry_id']['S']:<16} {r['kind']['S']:<13} {amount:>9} {r['currency']['S']} "
+              f"{r['status']['S']:<10} plan {r['plan_id']['S']} v{r['plan_version']['N']}  ({r['reason']['S']})",
+              flush=True)
+    for aff, (net, held) in sorted(totals.items()):
+        print(f"  {aff:<10} net {net} USD, of which on hold {held}", flush=True)
+    return totals
+
+
+def run(api, description, triggers=()):
     now = datetime.now(timezone.utc)
     events = lifecycle(now)
     ok = True
@@ -113,43 +167,53 @@ def run(api, description):
         ok &= bool(cond)
         print(f"  [{'ok' if cond else 'FAIL'}] {text}", flush=True)
 
-    print(f"sample: sending {len(events)} signed lifecycle events for 3 customers to {api}", flush=True)
+    customers = sorted({p["customer_id"] for _, _, p in events})
+    print(f"sample: sending {len(events)} signed lifecycle events for {len(customers)} customers to {api}", flush=True)
     for kind, wid, payload in events:
         status, body = post(api, kind, wid, payload)
-        check(status == 202 and body.get("event_id") == wid, f"{kind:<10} {payload['customer_id']:<10} {wid:<12} -> {status}")
+        check(status == 202 and body.get("event_id") == wid, f"{kind:<10} {payload['customer_id']:<14} {wid:<12} -> {status}")
 
     status, _ = post(api, *events[0])
-    check(status == 202, f"redelivery of {events[0][1]} -> {status} (idempotent, not queued again)")
+    check(status == 202, f"redelivery of {events[0][1]} -> {status} (idempotent)")
     status, body = post(api, "purchase", "evt-tampered", events[0][2], tamper=True)
     check(status == 401, f"tampered body -> {status} {body.get('message', '')}")
     bad = dict(events[0][2], amount="-5", currency="usd")
     status, body = post(api, "purchase", "evt-invalid", bad)
     check(status == 400, f"invalid body -> {status}: " + "; ".join(f"{e['field']} {e['message']}" for e in body.get("errors", [])))
 
-    queue_url = description["resources"]["EventQueue"]["ref"]
-    sqs = boto3.client("sqs", endpoint_url=description["endpoint"], region_name=description["region"],
-                       aws_access_key_id="local", aws_secret_access_key="local")
-    messages = drain(sqs, queue_url)
-    envelopes = [json.loads(m["Body"]) for m in messages]
-    print(f"sample: {len(messages)} events read off the queue {queue_url.rsplit('/', 1)[-1]}:", flush=True)
-    by_customer = {}
-    for m, env in zip(messages, envelopes):
-        by_customer.setdefault(m["Attributes"]["MessageGroupId"], []).append(env)
-    for customer, envs in by_customer.items():
-        print(f"  {customer:<11} " + " -> ".join(e["payload"]["kind"] for e in envs), flush=True)
-    check(len(messages) == len(events), f"exactly {len(events)} queued (one per accepted event, none for rejects)")
-    sent_order = {}
-    for _, wid, p in events:
-        sent_order.setdefault(p["customer_id"], []).append(wid)
-    queued_order = {c: [e["event_id"] for e in envs] for c, envs in by_customer.items()}
-    check(queued_order == sent_order, "per-customer order preserved (FIFO group = customer_id)")
-    alice = next(e for e in envelopes if e["event_id"] == "evt-alice-1")
-    check(len(alice.get("email_hash") or "") == 64 and not any("alice@" in m["Body"] for m in messages),
-          "email kept only as a keyed hash")
+    session = dict(endpoint_url=description["endpoint"], region_name=description["region"],
+                   aws_access_key_id="local", aws_secret_access_key="local")
+    print("sample: waiting for the processor to drain the queue", flush=True)
+    drained = all(t.wait_idle(900) for t in triggers) if triggers else wait_drained(
+        boto3.client("sqs", **session), description["resources"]["EventQueue"]["ref"], 900)
+    check(drained, "queue drained by the processor (SQS trigger)")
+    ddb = boto3.client("dynamodb", **session)
+    env = description["functions"]["ProcessorFunction"]["environment"]
+    recorded = {i["event_id"]["S"]: i for i in scan(ddb, env["EVENTS_TABLE"])}
+    sent = {wid for _, wid, _ in events}
+    check(set(recorded) == sent, f"one recorded outcome per accepted event ({len(recorded)} of {len(sent)}), none for rejects")
+    outcomes = {}
+    for item in recorded.values():
+        outcomes[item["outcome"]["S"]] = outcomes.get(item["outcome"]["S"], 0) + 1
+    print("sample: outcomes " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())), flush=True)
+    check(not any("alice@" in json.dumps(i) for i in recorded.values()), "email kept only as a keyed hash")
+
+    totals = print_ledger(ddb, description)
+    for aff, (net, held) in EXPECTED.items():
+        got = totals.get(aff, (None, None))
+        check(got == (Decimal(net), Decimal(held)), f"{aff}: net {got[0]} (expected {net}), on hold {got[1]} (expected {held})")
+    reviews = scan(ddb, env["REVIEWS_TABLE"])
+    kinds = sorted(r["kind"]["S"] for r in reviews)
+    check(kinds == ["self_referral"], f"review queue: {kinds}")
+    dlq = description["resources"]["EventDeadLetterQueue"]["ref"]
+    sqs = boto3.client("sqs", **session)
+    depth = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    check(depth["ApproximateNumberOfMessages"] == "0", "dead-letter queue empty")
     print(f"sample: {'all checks passed' if ok else 'SOME CHECKS FAILED'}", flush=True)
     return ok
 
 
 if __name__ == "__main__":
     description = json.loads((HERE.parents[1] / ".local" / "stack.json").read_text())
+    # Standalone, the running stack's own trigger consumes the queue.
     sys.exit(0 if run(description["api_url"], description) else 1)

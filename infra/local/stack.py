@@ -4,9 +4,10 @@
   moto's server (free loopback port)    <- provisioned from template.yaml
   cargo lambda watch (Lambda emulator)  <- runs every function in template.yaml, env resolved from it
   gateway on --api-port (default 3000)  <- the template's HttpApi routes, as API Gateway v2 events
+  SQS trigger pollers                   <- the template's SQS events, with partial batch failures
 
-Then sends a signed sample lifecycle (infra/local/sample_lifecycle.py) through the gateway and shows
-what was queued. With --once it stops after the sample (exit status = the sample's verdict);
+Then sends a signed sample lifecycle (infra/local/sample_lifecycle.py) through the gateway, lets the
+processor consume the queue, and prints the resulting ledger per affiliate. With --once it stops after the sample (exit status = the sample's verdict);
 otherwise it keeps serving until Ctrl-C. The stack's addresses are written to .local/stack.json.
 """
 import argparse
@@ -26,6 +27,7 @@ sys.path.insert(0, str(HERE))
 import provision  # noqa: E402
 import sample_lifecycle  # noqa: E402
 from gateway import Gateway  # noqa: E402
+from sqs_trigger import start_triggers  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -109,9 +111,12 @@ def main(argv=None):
         children.append(moto)
         print(f"stack: moto server at {endpoint}", flush=True)
 
-        description = provision.Provisioner(
+        provisioner = provision.Provisioner(
             provision.load_template(ROOT / "template.yaml"), endpoint, "us-east-1", "prop-local"
-        ).provision()
+        )
+        description = provisioner.provision()
+        loaded = provisioner.load_directory(provision.DIRECTORY)
+        print(f"stack: directory loaded from infra/local/directory.json: {loaded}", flush=True)
         env_file = state / "functions.env"
         env_file.write_text("".join(f"{k}={v}\n" for k, v in function_env(description).items()))
         print(f"stack: provisioned {len(description['resources'])} resources from template.yaml", flush=True)
@@ -135,9 +140,16 @@ def main(argv=None):
         routes = sorted(f"{m} {p}" for m, p in gateway.routes)
         print(f"stack: API at {api_url} serving {', '.join(routes)}", flush=True)
 
+        triggers = start_triggers(description, f"http://127.0.0.1:{lambda_port}",
+                                  log=lambda line: print(line, flush=True))
+        for t in triggers:
+            print(f"stack: SQS trigger {t.trigger['queue_url'].rsplit('/', 1)[-1]} -> {t.function['binary']}"
+                  f" (batch {t.trigger['batch_size']}, partial batch failures:"
+                  f" {t.trigger['report_batch_item_failures']})", flush=True)
+
         ok = True
         if not args.no_sample:
-            ok = sample_lifecycle.run(api_url, description)
+            ok = sample_lifecycle.run(api_url, description, triggers)
         if args.once:
             return 0 if ok else 1
         print("stack: up. Send signed webhooks to the API (see README). Ctrl-C stops everything.", flush=True)
