@@ -267,3 +267,156 @@ fn the_architecture_is_a_parameter_so_a_pipeline_can_deploy_arm64() {
         );
     }
 }
+
+fn processor(t: &Value) -> &Value {
+    &t["Resources"]["ProcessorFunction"]
+}
+
+#[test]
+fn the_processor_is_triggered_by_the_event_queue_with_partial_batch_responses() {
+    let t = template();
+    let p = processor(&t);
+    assert_eq!(p["Metadata"]["BuildMethod"], "rust-cargolambda");
+    assert_eq!(p["Metadata"]["BuildProperties"]["Binary"], "processor");
+    let events = p["Properties"]["Events"].as_object().unwrap();
+    assert_eq!(events.len(), 1);
+    let e = events.values().next().unwrap();
+    assert_eq!(e["Type"], "SQS");
+    assert_eq!(
+        e["Properties"]["Queue"],
+        json!({"Fn::GetAtt": ["EventQueue", "Arn"]})
+    );
+    assert_eq!(
+        e["Properties"]["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    let batch = e["Properties"]["BatchSize"].as_u64().unwrap();
+    assert!((1..=10).contains(&batch), "FIFO batches hold at most 10");
+    // AWS: the queue's visibility timeout should be at least six times the function timeout.
+    let timeout = p["Properties"]["Timeout"].as_u64().unwrap();
+    let visibility = t["Resources"]["EventQueue"]["Properties"]["VisibilityTimeout"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        visibility >= 6 * timeout,
+        "visibility {visibility} < 6 x timeout {timeout}"
+    );
+    // poison events end in the dead-letter queue instead of blocking their group forever
+    assert_eq!(
+        t["Resources"]["EventQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"],
+        json!({"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]})
+    );
+}
+
+#[test]
+fn the_processor_gets_exactly_the_environment_the_code_reads() {
+    use shared::processor_lambda::*;
+    let t = template();
+    let env = processor(&t)["Properties"]["Environment"]["Variables"].clone();
+    assert_eq!(
+        env,
+        json!({
+            CUSTOMERS_TABLE_VAR: {"Ref": "CustomersTable"},
+            EVENTS_TABLE_VAR: {"Ref": "EventsTable"},
+            LEDGER_TABLE_VAR: {"Ref": "LedgerTable"},
+            REVIEWS_TABLE_VAR: {"Ref": "ReviewsTable"},
+            EMAIL_MATCHES_TABLE_VAR: {"Ref": "EmailMatchesTable"},
+            DIRECTORY_TABLE_VAR: {"Ref": "DirectoryTable"},
+            DEAD_LETTER_QUEUE_URL_VAR: {"Ref": "EventDeadLetterQueue"},
+        })
+    );
+}
+
+/// The processor can only read in batches, append (PutItem), and update the two things it
+/// updates; it can never delete, and the ledger only ever receives new items.
+#[test]
+fn the_processor_policy_is_append_only() {
+    let t = template();
+    let statements = processor(&t)["Properties"]["Policies"][0]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mut grants: Vec<(String, String)> = Vec::new();
+    for s in &statements {
+        let actions: Vec<String> = match &s["Action"] {
+            Value::String(a) => vec![a.clone()],
+            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
+            other => panic!("{other}"),
+        };
+        let resources: Vec<Value> = match &s["Resource"] {
+            Value::Array(r) => r.clone(),
+            r => vec![r.clone()],
+        };
+        for a in &actions {
+            for r in &resources {
+                let name = r["Fn::GetAtt"][0]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{r}"))
+                    .to_owned();
+                grants.push((a.clone(), name));
+            }
+        }
+    }
+    for (action, resource) in &grants {
+        assert!(
+            [
+                "dynamodb:BatchGetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "sqs:SendMessage"
+            ]
+            .contains(&action.as_str()),
+            "unexpected grant {action} on {resource}"
+        );
+    }
+    let on = |table: &str| -> Vec<&str> {
+        grants
+            .iter()
+            .filter(|(_, r)| r == table)
+            .map(|(a, _)| a.as_str())
+            .collect()
+    };
+    assert_eq!(
+        on("LedgerTable"),
+        vec!["dynamodb:PutItem"],
+        "the ledger is append-only"
+    );
+    assert_eq!(on("ReviewsTable"), vec!["dynamodb:PutItem"]);
+    assert_eq!(on("EventDeadLetterQueue"), vec!["sqs:SendMessage"]);
+    assert!(
+        on("EventQueue").is_empty(),
+        "the SQS trigger's own permissions come from SAM"
+    );
+}
+
+#[test]
+fn every_table_is_on_demand_point_in_time_recoverable_encrypted_and_retained() {
+    let t = template();
+    let tables = resources_of(&t, "AWS::DynamoDB::Table");
+    let names: Vec<&str> = tables.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in [
+        "CustomersTable",
+        "EventsTable",
+        "LedgerTable",
+        "ReviewsTable",
+        "EmailMatchesTable",
+        "DirectoryTable",
+    ] {
+        assert!(names.contains(&expected), "missing {expected}");
+    }
+    for (name, table) in tables {
+        assert_eq!(table["DeletionPolicy"], "Retain", "{name}");
+        assert_eq!(table["UpdateReplacePolicy"], "Retain", "{name}");
+        let p = &table["Properties"];
+        assert_eq!(p["BillingMode"], "PAY_PER_REQUEST", "{name}");
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true,
+            "{name}"
+        );
+        assert_eq!(p["SSESpecification"]["SSEEnabled"], true, "{name}");
+    }
+    // the open review queue is a sparse index
+    let gsis = &t["Resources"]["ReviewsTable"]["Properties"]["GlobalSecondaryIndexes"];
+    assert_eq!(gsis[0]["IndexName"], "OpenQueue");
+    assert_eq!(gsis[0]["KeySchema"][0]["AttributeName"], "open_queue");
+}

@@ -41,22 +41,54 @@ pub struct Tables {
 pub struct Usage {
     pub read_requests: AtomicU64,
     pub write_requests: AtomicU64,
-    /// Capacity units in hundredths, as DynamoDB reports them (0.5 RCU reads exist).
+    /// Capacity units in hundredths, as the service reports them (0.5 RCU reads exist).
     pub capacity_centi_units: AtomicU64,
+    /// Capacity units by DynamoDB's documented rules, from the items' sizes: a strongly
+    /// consistent read is 1 RCU per 4 KB per item (a key that is absent still costs 1); a
+    /// transactional write is 2 WCU per 1 KB per item; a plain write 1 WCU per 1 KB.
+    pub documented_read_units: AtomicU64,
+    pub documented_write_units: AtomicU64,
 }
 
 impl Usage {
-    pub fn snapshot(&self) -> (u64, u64, Decimal) {
-        (
-            self.read_requests.load(Ordering::Relaxed),
-            self.write_requests.load(Ordering::Relaxed),
-            Decimal::new(self.capacity_centi_units.load(Ordering::Relaxed) as i64, 2),
-        )
+    pub fn snapshot(&self) -> UsageSnapshot {
+        UsageSnapshot {
+            read_requests: self.read_requests.load(Ordering::Relaxed),
+            write_requests: self.write_requests.load(Ordering::Relaxed),
+            reported_capacity: Decimal::new(
+                self.capacity_centi_units.load(Ordering::Relaxed) as i64,
+                2,
+            ),
+            documented_read_units: self.documented_read_units.load(Ordering::Relaxed),
+            documented_write_units: self.documented_write_units.load(Ordering::Relaxed),
+        }
     }
     fn add_capacity(&self, units: f64) {
         // Capacity is a measurement DynamoDB reports as a double; it is never money.
         self.capacity_centi_units
             .fetch_add((units * 100.0).round() as u64, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageSnapshot {
+    pub read_requests: u64,
+    pub write_requests: u64,
+    pub reported_capacity: Decimal,
+    pub documented_read_units: u64,
+    pub documented_write_units: u64,
+}
+
+impl std::ops::Sub for UsageSnapshot {
+    type Output = UsageSnapshot;
+    fn sub(self, o: UsageSnapshot) -> UsageSnapshot {
+        UsageSnapshot {
+            read_requests: self.read_requests - o.read_requests,
+            write_requests: self.write_requests - o.write_requests,
+            reported_capacity: self.reported_capacity - o.reported_capacity,
+            documented_read_units: self.documented_read_units - o.documented_read_units,
+            documented_write_units: self.documented_write_units - o.documented_write_units,
+        }
     }
 }
 
@@ -121,6 +153,34 @@ fn str_list(item: &Item, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// An item's size as DynamoDB bills it: attribute names plus values (strings by UTF-8 length,
+/// numbers by about one byte per two significant digits plus one, lists and maps 3 bytes plus
+/// their elements and one byte each).
+pub fn item_size(item: &Item) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => {
+                let digits = n.trim_start_matches('-').replace('.', "");
+                digits.trim_start_matches('0').len().div_ceil(2) + 1
+            }
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::L(l) => 3 + l.iter().map(|x| value(x) + 1).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m.iter().map(|(k, x)| k.len() + value(x) + 1).sum::<usize>()
+            }
+            AttributeValue::Ss(l) => l.iter().map(String::len).sum(),
+            AttributeValue::B(b) => b.as_ref().len(),
+            _ => 0,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
+fn units(size: usize, unit: usize) -> u64 {
+    size.div_ceil(unit).max(1) as u64
+}
+
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, tables: Tables) -> Self {
         Self {
@@ -173,6 +233,7 @@ impl DynamoStore {
         keys: Vec<(String, Item)>,
     ) -> Result<Vec<(String, Item)>, StoreError> {
         let mut found = Vec::new();
+        let requested = keys.len();
         for chunk in keys.chunks(BATCH_GET_LIMIT) {
             let mut pending: HashMap<String, KeysAndAttributes> = HashMap::new();
             let mut grouped: HashMap<String, Vec<Item>> = HashMap::new();
@@ -209,7 +270,12 @@ impl DynamoStore {
                 }
                 if let Some(responses) = out.responses {
                     for (table, items) in responses {
-                        found.extend(items.into_iter().map(|i| (table.clone(), i)));
+                        for item in items {
+                            self.usage
+                                .documented_read_units
+                                .fetch_add(units(item_size(&item), 4096), Ordering::Relaxed);
+                            found.push((table.clone(), item));
+                        }
                     }
                 }
                 pending = out.unprocessed_keys.unwrap_or_default();
@@ -221,6 +287,11 @@ impl DynamoStore {
                 ));
             }
         }
+        // Absent keys still cost the minimum read.
+        let absent = requested.saturating_sub(found.len()) as u64;
+        self.usage
+            .documented_read_units
+            .fetch_add(absent, Ordering::Relaxed);
         Ok(found)
     }
 
@@ -573,6 +644,14 @@ impl ProcessorStore for DynamoStore {
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
         let items = self.transact_items(commit)?;
         self.usage.write_requests.fetch_add(1, Ordering::Relaxed);
+        // Updates (parked outcomes, counters) are small: they cost the 1 KB minimum.
+        let documented: u64 = items
+            .iter()
+            .map(|w| 2 * units(w.put().map_or(0, |p| item_size(p.item())), 1024))
+            .sum();
+        self.usage
+            .documented_write_units
+            .fetch_add(documented, Ordering::Relaxed);
         let out = self
             .client
             .transact_write_items()
@@ -635,6 +714,10 @@ impl ProcessorStore for DynamoStore {
 
     async fn record_conflict(&self, review: &ReviewItem) -> Result<(), StoreError> {
         self.usage.write_requests.fetch_add(1, Ordering::Relaxed);
+        self.usage.documented_write_units.fetch_add(
+            units(item_size(&review_item(review)), 1024),
+            Ordering::Relaxed,
+        );
         let result = self
             .client
             .put_item()

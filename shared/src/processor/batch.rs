@@ -54,10 +54,33 @@ impl BatchOutcome {
     }
 }
 
-/// Holds what outlives a batch: the cache of immutable plan versions.
+/// Entries kept in the attribution hint before it is emptied and refilled (a few MB at most).
+const MAX_ATTRIBUTION_HINTS: usize = 100_000;
+
+/// Holds what outlives a batch: the cache of immutable plan versions, and a hint of which
+/// affiliate each recently seen customer is attributed to, so a batch can ask for the affiliate in
+/// the same read as the customer. The hint is only a guess about what to read: the customer's
+/// stored state decides, and a wrong or missing hint costs one more read round, never a wrong
+/// result.
 #[derive(Debug, Default)]
 pub struct Processor {
     plans: Mutex<HashMap<(String, u32), Plan>>,
+    attribution_hints: Mutex<HashMap<String, String>>,
+}
+
+/// Whether applying the event consults the attributed affiliate (its current plan, tier and
+/// counters). Refunds, chargebacks and failures use the commission's frozen plan version only.
+fn needs_affiliate(payload: &EventPayload) -> bool {
+    match payload {
+        EventPayload::Purchase(_)
+        | EventPayload::Reset(_)
+        | EventPayload::EvaluationStarted(_)
+        | EventPayload::EvaluationPassed(_)
+        | EventPayload::Funded(_) => true,
+        EventPayload::EvaluationFailed(_)
+        | EventPayload::Refund(_)
+        | EventPayload::Chargeback(_) => false,
+    }
 }
 
 /// Everything one batch has read or decided so far.
@@ -145,6 +168,7 @@ impl Processor {
                 });
             }
         }
+        self.remember_attributions(&ctx.customers);
         *self.plans.lock().unwrap_or_else(|p| p.into_inner()) =
             std::mem::take(&mut ctx.directory.plans);
         outcome
@@ -239,7 +263,21 @@ impl Processor {
         let mut seen_emails = HashSet::new();
         let mut seen_coupons = HashSet::new();
         let mut seen_events = HashSet::new();
+        let mut customers_needing_affiliate: HashSet<&str> = HashSet::new();
+        let hints = self
+            .attribution_hints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone_subset(envelopes);
         for e in envelopes {
+            if needs_affiliate(&e.payload) {
+                customers_needing_affiliate.insert(e.customer_id.as_str());
+                if let Some(a) = hints.get(e.customer_id.as_str()) {
+                    if asked_affiliates.insert(a.clone()) {
+                        request.affiliate_ids.push(a.clone());
+                    }
+                }
+            }
             // DynamoDB rejects a batch get that names one key twice.
             if seen_events.insert(e.event_id.as_str()) {
                 request.event_ids.push(e.event_id.clone());
@@ -287,6 +325,7 @@ impl Processor {
             let pointed = ctx
                 .customers
                 .values()
+                .filter(|s| customers_needing_affiliate.contains(s.customer_id.as_str()))
                 .filter_map(|s| match &s.attribution {
                     Attribution::Affiliate(a) => Some(a.affiliate_id.clone()),
                     _ => None,
@@ -316,5 +355,38 @@ impl Processor {
             }
         }
         Ok(ctx)
+    }
+
+    /// Remembers the attributions this batch read or created, for the next batches' first read.
+    fn remember_attributions(&self, customers: &HashMap<String, CustomerState>) {
+        let mut hints = self
+            .attribution_hints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if hints.len() > MAX_ATTRIBUTION_HINTS {
+            hints.clear();
+        }
+        for s in customers.values() {
+            if let Attribution::Affiliate(a) = &s.attribution {
+                hints.insert(s.customer_id.clone(), a.affiliate_id.clone());
+            }
+        }
+    }
+}
+
+/// The hints for this batch's customers only, so the lock is not held across awaits.
+trait CloneSubset {
+    fn clone_subset(&self, envelopes: &[&EventEnvelope]) -> HashMap<String, String>;
+}
+
+impl CloneSubset for HashMap<String, String> {
+    fn clone_subset(&self, envelopes: &[&EventEnvelope]) -> HashMap<String, String> {
+        envelopes
+            .iter()
+            .filter_map(|e| {
+                self.get(&e.customer_id)
+                    .map(|a| (e.customer_id.clone(), a.clone()))
+            })
+            .collect()
     }
 }
