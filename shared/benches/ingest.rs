@@ -188,14 +188,18 @@ fn main() {
         println!("binaries: none in target/lambda; `./infra/bench` builds them (cargo lambda build --release)");
     }
     for (name, bytes) in sizes {
+        // The size target is the webhooks' (they are on the request path); the processor also
+        // links the DynamoDB SDK and is reported for information.
+        let verdict = if !name.starts_with("webhook-") {
+            "no target"
+        } else if bytes <= TARGET_BINARY_BYTES {
+            "target <= 8 MB  [ok]"
+        } else {
+            "target <= 8 MB  [OVER TARGET]"
+        };
         println!(
-            "binary: {name:<20} {bytes:>9} bytes ({:.2} MB)  target <= 8 MB  [{}]",
-            bytes as f64 / 1e6,
-            if bytes <= TARGET_BINARY_BYTES {
-                "ok"
-            } else {
-                "OVER TARGET"
-            }
+            "binary: {name:<20} {bytes:>9} bytes ({:.2} MB)  {verdict}",
+            bytes as f64 / 1e6
         );
     }
 }
