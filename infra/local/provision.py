@@ -205,7 +205,13 @@ class Provisioner:
                 for e in props.get("Events", {}).values()
                 if e["Type"] == "SQS"
             ]
+            schedules = [
+                {"schedule": self.resolve(e["Properties"]["Schedule"])}
+                for e in props.get("Events", {}).values()
+                if e["Type"] == "Schedule"
+            ]
             out[logical] = {
+                "schedules": schedules,
                 "binary": binary,
                 "environment": {k: str(self.resolve(v)) for k, v in env.items()},
                 "routes": routes,

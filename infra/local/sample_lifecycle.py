@@ -202,6 +202,16 @@ def run(api, description, triggers=()):
     for aff, (net, held) in EXPECTED.items():
         got = totals.get(aff, (None, None))
         check(got == (Decimal(net), Decimal(held)), f"{aff}: net {got[0]} (expected {net}), on hold {got[1]} (expected {held})")
+    # The scheduler, fired on demand 50 hours ahead: every pending commission whose cooling-off
+    # has ended by then is approved (held and cancelled ones are not); a second tick does nothing.
+    if description.get("lambda_url"):
+        import tick
+        ahead = now + timedelta(hours=50)
+        report = tick.fire(description, ahead).get("scheduler") or {}
+        print(f"sample: scheduler tick at {ahead.isoformat()}: {json.dumps(report)}", flush=True)
+        check(report.get("approvals") == 6, f"tick approved {report.get('approvals')} commissions (expected 6)")
+        again = tick.fire(description, ahead).get("scheduler") or {}
+        check(again.get("approvals") == 0 and again.get("customers_changed") == 0, "the same tick again changes nothing")
     reviews = scan(ddb, env["REVIEWS_TABLE"])
     kinds = sorted(r["kind"]["S"] for r in reviews)
     check(kinds == ["self_referral"], f"review queue: {kinds}")

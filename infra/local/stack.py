@@ -5,6 +5,8 @@
   cargo lambda watch (Lambda emulator)  <- runs every function in template.yaml, env resolved from it
   gateway on --api-port (default 3000)  <- the template's HttpApi routes, as API Gateway v2 events
   SQS trigger pollers                   <- the template's SQS events, with partial batch failures
+  schedule                              <- the template's Schedule events: a tick at each rate(...),
+                                           and on demand: infra/local/tick.py --at <instant>
 
 Then sends a signed sample lifecycle (infra/local/sample_lifecycle.py) through the gateway, lets the
 processor consume the queue, and prints the resulting ledger per affiliate. With --once it stops after the sample (exit status = the sample's verdict);
@@ -28,6 +30,7 @@ import provision  # noqa: E402
 import sample_lifecycle  # noqa: E402
 from gateway import Gateway  # noqa: E402
 from sqs_trigger import start_triggers  # noqa: E402
+import tick  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -80,6 +83,35 @@ def function_env(description):
         "RUST_LOG": os.environ.get("RUST_LOG", "info"),
     })
     return env
+
+
+RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+
+
+def start_schedule(description):
+    """Ticks every scheduled function at its template rate, with the tick's time = now."""
+    import threading
+    from datetime import datetime, timezone
+    for fn in description["functions"].values():
+        for sched in fn.get("schedules", []):
+            expr = sched["schedule"]
+            if not (expr.startswith("rate(") and expr.endswith(")")):
+                print(f"stack: schedule {expr!r} of {fn['binary']} is not a rate(); fire ticks with tick.py", flush=True)
+                continue
+            value, unit = expr[5:-1].split()
+            period = int(value) * RATE_UNITS[unit]
+
+            def loop(period=period, binary=fn["binary"]):
+                while True:
+                    time.sleep(period)
+                    try:
+                        report = tick.fire(description, datetime.now(timezone.utc)).get(binary)
+                        print(f"schedule: {binary} tick: {json.dumps(report)}", flush=True)
+                    except Exception as e:  # the local stack keeps running; the error is shown
+                        print(f"schedule: {binary} tick failed: {e}", flush=True)
+
+            threading.Thread(target=loop, daemon=True).start()
+            print(f"stack: schedule {expr} -> {fn['binary']} (on demand: infra/local/tick.py --at <instant>)", flush=True)
 
 
 def main(argv=None):
@@ -136,6 +168,7 @@ def main(argv=None):
         gateway.start()
         api_url = f"http://127.0.0.1:{gateway.port}"
         description["api_url"] = api_url
+        description["lambda_url"] = f"http://127.0.0.1:{lambda_port}"
         (state / "stack.json").write_text(json.dumps(description, indent=2))
         routes = sorted(f"{m} {p}" for m, p in gateway.routes)
         print(f"stack: API at {api_url} serving {', '.join(routes)}", flush=True)
@@ -146,6 +179,8 @@ def main(argv=None):
             print(f"stack: SQS trigger {t.trigger['queue_url'].rsplit('/', 1)[-1]} -> {t.function['binary']}"
                   f" (batch {t.trigger['batch_size']}, partial batch failures:"
                   f" {t.trigger['report_batch_item_failures']})", flush=True)
+
+        start_schedule(description)
 
         ok = True
         if not args.no_sample:

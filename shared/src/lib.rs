@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod money;
 pub mod plans;
 pub mod processor;
+pub mod scheduler;
 pub mod signing;
 
 #[cfg(feature = "aws")]
@@ -20,5 +21,7 @@ pub mod adapters;
 pub mod lambda;
 #[cfg(feature = "processor")]
 pub mod processor_lambda;
+#[cfg(feature = "scheduler")]
+pub mod scheduler_lambda;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;

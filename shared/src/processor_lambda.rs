@@ -24,12 +24,16 @@ pub const FAILURE_REASON_ATTRIBUTE: &str = "failure_reason";
 pub enum ProcessorStartupError {
     #[error("environment variable {0} is not set")]
     MissingVar(&'static str),
+    #[error("scheduler configuration: {0}")]
+    TickConfig(String),
 }
 
 #[derive(Debug, Clone)]
 pub struct ProcessorConfig {
     pub tables: Tables,
     pub dead_letter_queue_url: String,
+    /// The scheduler's time rules: the processor records when each customer next has work due.
+    pub tick_config: crate::scheduler::TickConfig,
 }
 
 impl ProcessorConfig {
@@ -50,6 +54,8 @@ impl ProcessorConfig {
                 directory: var(DIRECTORY_TABLE_VAR)?,
             },
             dead_letter_queue_url: var(DEAD_LETTER_QUEUE_URL_VAR)?,
+            tick_config: crate::scheduler::tick_config_from_env()
+                .map_err(ProcessorStartupError::TickConfig)?,
         })
     }
 }
@@ -136,7 +142,8 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
     let config = ProcessorConfig::from_env()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone());
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone())
+        .with_tick_config(config.tick_config);
     let dead_letters = DeadLetters {
         client: aws_sdk_sqs::Client::new(&sdk),
         queue_url: config.dead_letter_queue_url.clone(),

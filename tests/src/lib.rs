@@ -432,9 +432,17 @@ mod processor_support {
                     directory: get(DIRECTORY_TABLE_VAR),
                 },
                 dead_letter_queue_url: get(DEAD_LETTER_QUEUE_URL_VAR),
+                tick_config: shared::scheduler::TickConfig {
+                    parked_review_after: chrono::Duration::hours(
+                        get(shared::scheduler::PARKED_REVIEW_AFTER_HOURS_VAR)
+                            .parse()
+                            .expect("hours"),
+                    ),
+                },
             };
             ProcessorHarness {
-                store: DynamoStore::new(self.dynamodb(), config.tables.clone()),
+                store: DynamoStore::new(self.dynamodb(), config.tables.clone())
+                    .with_tick_config(config.tick_config),
                 dead_letters: DeadLetters {
                     client: self.sqs(),
                     queue_url: config.dead_letter_queue_url.clone(),

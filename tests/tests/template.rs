@@ -323,6 +323,7 @@ fn the_processor_gets_exactly_the_environment_the_code_reads() {
             EMAIL_MATCHES_TABLE_VAR: {"Ref": "EmailMatchesTable"},
             DIRECTORY_TABLE_VAR: {"Ref": "DirectoryTable"},
             DEAD_LETTER_QUEUE_URL_VAR: {"Ref": "EventDeadLetterQueue"},
+            shared::scheduler::PARKED_REVIEW_AFTER_HOURS_VAR: {"Ref": "ParkedReviewAfterHours"},
         })
     );
 }
@@ -419,4 +420,61 @@ fn every_table_is_on_demand_point_in_time_recoverable_encrypted_and_retained() {
     let gsis = &t["Resources"]["ReviewsTable"]["Properties"]["GlobalSecondaryIndexes"];
     assert_eq!(gsis[0]["IndexName"], "OpenQueue");
     assert_eq!(gsis[0]["KeySchema"][0]["AttributeName"], "open_queue");
+}
+
+#[test]
+fn the_scheduler_runs_on_a_schedule_with_retries_a_dead_letter_queue_and_query_only_reads() {
+    let t = template();
+    let f = &t["Resources"]["SchedulerFunction"];
+    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], "scheduler");
+    let events = f["Properties"]["Events"].as_object().unwrap();
+    assert_eq!(events.len(), 1);
+    let tick = &events["Tick"];
+    assert_eq!(tick["Type"], "Schedule");
+    assert_eq!(
+        tick["Properties"]["Schedule"],
+        json!({"Ref": "TickSchedule"})
+    );
+    assert!(
+        tick["Properties"]["RetryPolicy"]["MaximumRetryAttempts"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(
+        tick["Properties"]["DeadLetterConfig"]["Arn"],
+        json!({"Fn::GetAtt": ["SchedulerDeadLetterQueue", "Arn"]})
+    );
+    let env = &f["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        env,
+        &json!({
+            "CUSTOMERS_TABLE": {"Ref": "CustomersTable"},
+            "LEDGER_TABLE": {"Ref": "LedgerTable"},
+            "REVIEWS_TABLE": {"Ref": "ReviewsTable"},
+            "PARKED_REVIEW_AFTER_HOURS": {"Ref": "ParkedReviewAfterHours"},
+        })
+    );
+    // processor and scheduler agree on the time rule they both depend on
+    assert_eq!(
+        processor(&t)["Properties"]["Environment"]["Variables"]["PARKED_REVIEW_AFTER_HOURS"],
+        env["PARKED_REVIEW_AFTER_HOURS"]
+    );
+    let statements = f["Properties"]["Policies"][0]["Statement"]
+        .as_array()
+        .unwrap();
+    let actions: Vec<&str> = statements
+        .iter()
+        .map(|s| s["Action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["dynamodb:Query", "dynamodb:PutItem"]);
+    assert_eq!(
+        statements[0]["Resource"],
+        json!({"Fn::Sub": "${CustomersTable.Arn}/index/DueWork"})
+    );
+    // the sparse index it queries
+    let gsi = &t["Resources"]["CustomersTable"]["Properties"]["GlobalSecondaryIndexes"][0];
+    assert_eq!(gsi["IndexName"], "DueWork");
+    assert_eq!(gsi["KeySchema"][0]["AttributeName"], "due_shard");
+    assert_eq!(gsi["KeySchema"][1]["AttributeName"], "next_due_at");
 }

@@ -20,6 +20,7 @@ use crate::events::EventEnvelope;
 use crate::ledger::LedgerEntry;
 use crate::plans::Plan;
 use crate::processor::{Commit, LoadRequest, Loaded, ProcessorStore, StoreError};
+use crate::scheduler::{next_due, CustomerTick, SchedulerStore, TickConfig};
 
 /// BatchGetItem takes at most 100 keys per request.
 const BATCH_GET_LIMIT: usize = 100;
@@ -97,6 +98,25 @@ pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     tables: Tables,
     usage: std::sync::Arc<Usage>,
+    tick_config: TickConfig,
+}
+
+/// The sparse index of customers with scheduler work: `due_shard` (one of DUE_SHARDS values,
+/// present only while something is due) and `next_due_at` (a fixed-width RFC 3339 instant, so
+/// string order is time order). Sharded so the index's write load spreads over partitions.
+pub const DUE_INDEX: &str = "DueWork";
+pub const DUE_SHARDS: u8 = 16;
+
+fn due_shard(customer_id: &str) -> String {
+    format!(
+        "due#{:02}",
+        blake3::hash(customer_id.as_bytes()).as_bytes()[0] % DUE_SHARDS
+    )
+}
+
+/// Fixed width (nanoseconds, `Z`): lexicographic order equals time order.
+pub fn sortable_instant(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 pub fn key_affiliate(id: &str) -> String {
@@ -187,7 +207,14 @@ impl DynamoStore {
             client,
             tables,
             usage: Default::default(),
+            tick_config: TickConfig::default(),
         }
+    }
+
+    /// The scheduler's time rules, which decide when a customer next has work due.
+    pub fn with_tick_config(mut self, config: TickConfig) -> Self {
+        self.tick_config = config;
+        self
     }
 
     pub fn usage(&self) -> std::sync::Arc<Usage> {
@@ -407,6 +434,16 @@ impl DynamoStore {
                 "oldest_parked_at".into(),
                 s(rfc3339(p.envelope.received_at)),
             );
+        }
+        if let Some(due) = next_due(state, &self.tick_config) {
+            item.insert("due_shard".into(), s(due_shard(&state.customer_id)));
+            item.insert("next_due_at".into(), s(sortable_instant(due)));
+        }
+        if let crate::engine::Attribution::Affiliate(a) = &state.attribution {
+            if let Some(at) = a.expired_at {
+                item.insert("attribution_state".into(), s("expired"));
+                item.insert("window_expired_at".into(), s(rfc3339(at)));
+            }
         }
         Ok(item)
     }
@@ -642,7 +679,44 @@ impl ProcessorStore for DynamoStore {
     }
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
-        let items = self.transact_items(commit)?;
+        self.transact(self.transact_items(commit)?).await
+    }
+
+    async fn record_conflict(&self, review: &ReviewItem) -> Result<(), StoreError> {
+        self.usage.write_requests.fetch_add(1, Ordering::Relaxed);
+        self.usage.documented_write_units.fetch_add(
+            units(item_size(&review_item(review)), 1024),
+            Ordering::Relaxed,
+        );
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.reviews)
+            .set_item(Some(review_item(review)))
+            .condition_expression("attribute_not_exists(review_id)")
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                if let Some(c) = out.consumed_capacity() {
+                    self.usage
+                        .add_capacity(c.capacity_units().unwrap_or_default());
+                }
+                Ok(())
+            }
+            // Already recorded by an earlier delivery: nothing more to do.
+            Err(e) => match map_sdk_error(e) {
+                StoreError::Conflict(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+impl DynamoStore {
+    /// One TransactWriteItems, its capacity counted and its cancellation reasons mapped.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
         self.usage.write_requests.fetch_add(1, Ordering::Relaxed);
         // Updates (parked outcomes, counters) are small: they cost the 1 KB minimum.
         let documented: u64 = items
@@ -711,35 +785,85 @@ impl ProcessorStore for DynamoStore {
             Err(e) => Err(map_sdk_error(e)),
         }
     }
+}
 
-    async fn record_conflict(&self, review: &ReviewItem) -> Result<(), StoreError> {
-        self.usage.write_requests.fetch_add(1, Ordering::Relaxed);
-        self.usage.documented_write_units.fetch_add(
-            units(item_size(&review_item(review)), 1024),
-            Ordering::Relaxed,
-        );
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.tables.reviews)
-            .set_item(Some(review_item(review)))
-            .condition_expression("attribute_not_exists(review_id)")
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                if let Some(c) = out.consumed_capacity() {
+impl SchedulerStore for DynamoStore {
+    async fn due_customers(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<CustomerState>, StoreError> {
+        let mut out = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            let mut start = None;
+            loop {
+                self.usage.read_requests.fetch_add(1, Ordering::Relaxed);
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.tables.customers)
+                    .index_name(DUE_INDEX)
+                    .key_condition_expression("due_shard = :shard AND next_due_at <= :now")
+                    .expression_attribute_values(":shard", s(format!("due#{shard:02}")))
+                    .expression_attribute_values(":now", s(sortable_instant(now)))
+                    .set_exclusive_start_key(start)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(map_sdk_error)?;
+                if let Some(c) = page.consumed_capacity() {
                     self.usage
                         .add_capacity(c.capacity_units().unwrap_or_default());
                 }
-                Ok(())
+                // An empty page still costs the minimum read.
+                self.usage.documented_read_units.fetch_add(
+                    units(page.items().iter().map(item_size).sum(), 8192),
+                    Ordering::Relaxed,
+                );
+                for item in page.items() {
+                    let state: CustomerState = serde_json::from_str(get_s(item, "state")?)
+                        .map_err(|e| StoreError::Corrupt(format!("customer state: {e}")))?;
+                    out.push(state);
+                }
+                start = page.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
             }
-            // Already recorded by an earlier delivery: nothing more to do.
-            Err(e) => match map_sdk_error(e) {
-                StoreError::Conflict(_) => Ok(()),
-                other => Err(other),
-            },
         }
+        Ok(out)
+    }
+
+    async fn commit_tick(
+        &self,
+        expected_version: u64,
+        state: &CustomerState,
+        tick: &CustomerTick,
+    ) -> Result<(), StoreError> {
+        let mut items = vec![self.put(
+            &self.tables.customers,
+            self.customer_item(state)?,
+            "version = :expected",
+            Some(HashMap::from([(
+                ":expected".to_owned(),
+                n(expected_version),
+            )])),
+        )?];
+        for entry in &tick.approvals {
+            items.push(self.put(
+                &self.tables.ledger,
+                ledger_item(entry),
+                "attribute_not_exists(entry_id)",
+                None,
+            )?);
+        }
+        for review in &tick.reviews {
+            items.push(self.put(
+                &self.tables.reviews,
+                review_item(review),
+                "attribute_not_exists(review_id)",
+                None,
+            )?);
+        }
+        self.transact(items).await
     }
 }

@@ -385,6 +385,7 @@ fn purchase(state: &mut CustomerState, p: &Purchase, ctx: &mut EventContext<'_>)
             starts_at: event.occurred_at,
             window_ends_at: event.occurred_at + plan.window(),
             review_id: None,
+            expired_at: None,
         });
     }
 
@@ -602,6 +603,7 @@ fn park(state: &mut CustomerState, ctx: &EventContext<'_>, waiting_for: String) 
     state.parked.push(ParkedEvent {
         envelope: ctx.event.clone(),
         waiting_for,
+        review_id: None,
     });
     (OutcomeKind::Parked, "reference_not_yet_received", false)
 }

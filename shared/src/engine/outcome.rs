@@ -69,6 +69,8 @@ pub enum ReviewKind {
     ConflictingRedelivery,
     /// A reference that exists but does not fit (e.g. a refund in another currency).
     InvalidReference,
+    /// A parked event whose purchase or challenge did not arrive within the configured time.
+    ReferenceNeverArrived,
 }
 
 impl ReviewKind {
@@ -81,6 +83,7 @@ impl ReviewKind {
             ReviewKind::UnknownAffiliate => "unknown_affiliate",
             ReviewKind::ConflictingRedelivery => "conflicting_redelivery",
             ReviewKind::InvalidReference => "invalid_reference",
+            ReviewKind::ReferenceNeverArrived => "reference_never_arrived",
         }
     }
 }

@@ -88,6 +88,11 @@ pub struct AffiliateAttribution {
     pub window_ends_at: DateTime<Utc>,
     /// Set while a review item disputes the attribution; commissions are held meanwhile.
     pub review_id: Option<String>,
+    /// Set by the scheduler once the window has ended (to `window_ends_at`, not the tick's time,
+    /// so a replayed tick writes the same thing). Earning already stops at `window_ends_at`;
+    /// this makes it visible and queryable.
+    #[serde(default)]
+    pub expired_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,4 +148,7 @@ pub struct ParkedEvent {
     pub envelope: EventEnvelope,
     /// What it waits for: `transaction:{id}` or `challenge:{id}`.
     pub waiting_for: String,
+    /// Set once the scheduler has opened a review item because the reference never came.
+    #[serde(default)]
+    pub review_id: Option<String>,
 }

@@ -1,0 +1,135 @@
+//! The scheduler's core: what one tick does to one customer at an instant `now` (the scheduled
+//! event's `time`, so any tick can be replayed). Pure; `runner` drives it over the customers the
+//! store's sparse indexes say have work due, so a tick costs what changed, not the table size.
+
+mod runner;
+
+pub use runner::{run_tick, SchedulerStore, TickReport};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::engine::{approve_due, Attribution, CustomerState, ReviewItem, ReviewKind};
+use crate::ledger::LedgerEntry;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickConfig {
+    /// A parked event whose reference has not arrived this long after it was received becomes a
+    /// review item.
+    pub parked_review_after: Duration,
+}
+
+impl Default for TickConfig {
+    fn default() -> Self {
+        TickConfig {
+            parked_review_after: Duration::hours(72),
+        }
+    }
+}
+
+/// Hours after which a parked event whose reference never arrived becomes a review item. Read by
+/// the scheduler and by the processor (which keeps each customer's next due instant indexed), so
+/// template.yaml sets it on both from one parameter.
+pub const PARKED_REVIEW_AFTER_HOURS_VAR: &str = "PARKED_REVIEW_AFTER_HOURS";
+
+/// The time rules' configuration from the environment. Missing or malformed is an error: a
+/// silent default would make the processor and scheduler disagree about what is due.
+pub fn tick_config_from_env() -> Result<TickConfig, String> {
+    let text = std::env::var(PARKED_REVIEW_AFTER_HOURS_VAR)
+        .map_err(|_| format!("environment variable {PARKED_REVIEW_AFTER_HOURS_VAR} is not set"))?;
+    let hours: u32 = text
+        .parse()
+        .map_err(|_| format!("{PARKED_REVIEW_AFTER_HOURS_VAR} must be a whole number of hours"))?;
+    Ok(TickConfig {
+        parked_review_after: Duration::hours(i64::from(hours)),
+    })
+}
+
+/// What a tick changed for one customer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerTick {
+    pub approvals: Vec<LedgerEntry>,
+    pub window_expired: bool,
+    pub reviews: Vec<ReviewItem>,
+}
+
+impl CustomerTick {
+    pub fn changed(&self) -> bool {
+        !self.approvals.is_empty() || self.window_expired || !self.reviews.is_empty()
+    }
+}
+
+/// Applies every time rule due at `now`. Each rule's boundary: approval when `now >=
+/// cooling_off_ends_at`; window expiry when `now >= window_ends_at`; a parked event goes to review
+/// when `now >= received_at + parked_review_after`. Everything written is derived from the
+/// state and those boundaries, never from `now` itself, so two ticks at different instants that
+/// both see the same due work write identical items (and the second finds nothing left to do).
+pub fn tick_customer(
+    state: &mut CustomerState,
+    now: DateTime<Utc>,
+    config: &TickConfig,
+) -> CustomerTick {
+    let version = state.version;
+    let mut tick = CustomerTick {
+        approvals: approve_due(state, now),
+        ..CustomerTick::default()
+    };
+    if let Attribution::Affiliate(a) = &mut state.attribution {
+        if a.expired_at.is_none() && now >= a.window_ends_at {
+            a.expired_at = Some(a.window_ends_at);
+            tick.window_expired = true;
+        }
+    }
+    let customer_id = state.customer_id.clone();
+    for parked in &mut state.parked {
+        let due = parked.envelope.received_at + config.parked_review_after;
+        if parked.review_id.is_some() || now < due {
+            continue;
+        }
+        let kind = ReviewKind::ReferenceNeverArrived;
+        let review_id = format!("{}#{}", kind.as_str(), parked.envelope.event_id);
+        parked.review_id = Some(review_id.clone());
+        tick.reviews.push(ReviewItem {
+            review_id,
+            kind,
+            customer_id: customer_id.clone(),
+            event_id: parked.envelope.event_id.clone(),
+            affiliate_ids: vec![],
+            evidence: [
+                ("waiting_for".to_owned(), parked.waiting_for.clone()),
+                (
+                    "event_type".to_owned(),
+                    parked.envelope.event_type.as_str().to_owned(),
+                ),
+                (
+                    "received_at".to_owned(),
+                    parked.envelope.received_at.to_rfc3339(),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            opened_at: due,
+        });
+    }
+    // approve_due already counted its change; one version step per tick that changed anything.
+    state.version = version + u64::from(tick.changed());
+    tick
+}
+
+/// The earliest instant at which this customer has scheduler work, if any: what the store's
+/// sparse indexes are keyed on.
+pub fn next_due(state: &CustomerState, config: &TickConfig) -> Option<DateTime<Utc>> {
+    let window = match &state.attribution {
+        Attribution::Affiliate(a) if a.expired_at.is_none() => Some(a.window_ends_at),
+        _ => None,
+    };
+    let parked = state
+        .parked
+        .iter()
+        .filter(|p| p.review_id.is_none())
+        .map(|p| p.envelope.received_at + config.parked_review_after)
+        .min();
+    [state.next_approval_due(), window, parked]
+        .into_iter()
+        .flatten()
+        .min()
+}

@@ -1,0 +1,184 @@
+//! Scheduler on the local stack: purchases go through webhook → SQS → processor → DynamoDB, then
+//! ticks (built from the EventBridge scheduled-event fixture, at chosen instants) approve, expire
+//! and review through the sparse index, exactly once even when two ticks run at once.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
+use serde_json::{json, Value};
+use shared::engine::CustomerState;
+use shared::events::EventType;
+use shared::processor::StoreError;
+use shared::scheduler::{CustomerTick, SchedulerStore};
+use shared::scheduler_lambda::handle_tick;
+use system_tests::{workspace_root, LocalStack, Webhooks};
+use tokio::sync::{Barrier, Mutex};
+
+/// Two ticks "at once": each reads, waits until the other has read too, then writes. Writes go
+/// one at a time because moto, unlike DynamoDB, does not make a conditional write atomic against
+/// a concurrent one; DynamoDB serializes writes to an item, and that is what this models.
+struct Lockstep<'a, S> {
+    inner: &'a S,
+    barrier: &'a Barrier,
+    lock: &'a Mutex<()>,
+}
+
+impl<S: SchedulerStore> SchedulerStore for Lockstep<'_, S> {
+    async fn due_customers(&self, now: DateTime<Utc>) -> Result<Vec<CustomerState>, StoreError> {
+        let due = self.inner.due_customers(now).await;
+        self.barrier.wait().await;
+        due
+    }
+    async fn commit_tick(
+        &self,
+        expected: u64,
+        state: &CustomerState,
+        tick: &CustomerTick,
+    ) -> Result<(), StoreError> {
+        let _one_at_a_time = self.lock.lock().await;
+        self.inner.commit_tick(expected, state, tick).await
+    }
+}
+
+fn scheduled_event(at: DateTime<Utc>) -> EventBridgeEvent<Value> {
+    let mut e: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            workspace_root().join("tests/fixtures/eventbridge/scheduled-event.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    e["time"] = at.to_rfc3339_opts(SecondsFormat::Secs, true).into();
+    serde_json::from_value(e).expect("EventBridge scheduled event shape")
+}
+
+fn purchase(customer: &str, at: DateTime<Utc>, tx: &str) -> Value {
+    json!({"customer_id": customer, "occurred_at": at.to_rfc3339_opts(SecondsFormat::Secs, true), "transaction_id": tx,
+           "challenge_id": format!("ch-{tx}"), "tier": "100k", "account_size": "100000", "amount": "499.00",
+           "currency": "USD", "affiliate_id": "aff-alpha"})
+}
+
+#[tokio::test]
+async fn ticks_approve_expire_and_review_exactly_once_even_two_at_a_time() {
+    let stack = LocalStack::fresh().await;
+    let hooks = Webhooks::new(&stack).await;
+    let harness = stack.processor();
+    let bought = Utc::now() - Duration::hours(1);
+    for i in 0..6 {
+        let (status, _) = hooks
+            .send(
+                EventType::Purchase,
+                &format!("p{i}"),
+                &purchase(&format!("cust-{i}"), bought, &format!("tx-{i}")),
+            )
+            .await;
+        assert_eq!(status, 202);
+    }
+    // a refund whose purchase never comes
+    let (status, _) = hooks.send(EventType::Refund, "orphan", &json!({"customer_id": "cust-orphan", "occurred_at": bought.to_rfc3339_opts(SecondsFormat::Secs, true), "original_transaction_id": "tx-never", "amount": "10.00", "currency": "USD", "reason": "x"})).await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        stack.run_trigger(&harness, &harness.store, 20).await.failed,
+        0
+    );
+    let config = harness.config.tick_config;
+    let store = &harness.store;
+
+    // one nanosecond... one second before the end of cooling-off (48 h): nothing to approve
+    let end = bought.with_nanosecond(0).unwrap() + Duration::hours(48);
+    let early = handle_tick(store, &config, scheduled_event(end - Duration::seconds(1)))
+        .await
+        .unwrap();
+    assert_eq!(early.approvals, 0);
+
+    // two ticks at once at the end instant: every commission approved exactly once
+    let usage = store.usage();
+    let before = usage.snapshot();
+    // Both ticks read the due customers before either writes (a barrier), then write.
+    let barrier = Barrier::new(2);
+    let lock = Mutex::new(());
+    let lockstep = Lockstep {
+        inner: store,
+        barrier: &barrier,
+        lock: &lock,
+    };
+    let (a, b) = tokio::join!(
+        handle_tick(&lockstep, &config, scheduled_event(end)),
+        handle_tick(&lockstep, &config, scheduled_event(end)),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        (a.customers_due, b.customers_due),
+        (6, 6),
+        "both saw all the work"
+    );
+    assert_eq!(a.approvals + b.approvals, 6, "{a:?} {b:?}");
+    assert_eq!(a.raced + b.raced, 6, "{a:?} {b:?}");
+    let used = usage.snapshot() - before;
+    let ledger = stack.ledger(&harness).await;
+    let approvals: Vec<_> = ledger.iter().filter(|r| r.kind == "approval").collect();
+    assert_eq!(approvals.len(), 6);
+    assert!(approvals
+        .iter()
+        .all(|r| r.status == "approved" && r.amount.is_zero()));
+    println!(
+        "two concurrent ticks: {a:?} / {b:?}; {} queries, {} transactions",
+        used.read_requests, used.write_requests
+    );
+
+    // the same tick again changes nothing
+    let again = handle_tick(store, &config, scheduled_event(end))
+        .await
+        .unwrap();
+    assert_eq!((again.approvals, again.customers_changed), (0, 0));
+
+    // 72 h after it was received, the orphan refund becomes a review item
+    let review_at = Utc::now() + Duration::hours(73);
+    let r = handle_tick(store, &config, scheduled_event(review_at))
+        .await
+        .unwrap();
+    assert_eq!(r.reviews_opened, 1);
+    let reviews = stack.scan(&harness.config.tables.reviews).await;
+    assert_eq!(reviews.len(), 1);
+    assert_eq!(
+        reviews[0]["review_id"].as_s().unwrap(),
+        "reference_never_arrived#orphan"
+    );
+
+    // the 90-day window: expired at its end, visible on the customer item
+    let window_end = end - Duration::hours(48) + Duration::days(90);
+    let w = handle_tick(store, &config, scheduled_event(window_end))
+        .await
+        .unwrap();
+    assert_eq!(w.windows_expired, 6);
+    let customers = stack.scan(&harness.config.tables.customers).await;
+    let expired = customers
+        .iter()
+        .filter(|c| c["attribution_state"].as_s().unwrap() == "expired")
+        .count();
+    assert_eq!(expired, 6);
+    // nothing is due any more: no customer carries the sparse index key
+    assert!(
+        customers.iter().all(|c| !c.contains_key("due_shard")),
+        "{customers:?}"
+    );
+    let idle = handle_tick(
+        store,
+        &config,
+        scheduled_event(window_end + Duration::days(30)),
+    )
+    .await
+    .unwrap();
+    assert_eq!((idle.customers_due, idle.customers_changed), (0, 0));
+}
+
+#[tokio::test]
+async fn a_scheduled_event_without_time_is_refused() {
+    let stack = LocalStack::fresh().await;
+    let harness = stack.processor();
+    let mut e = scheduled_event(Utc::now());
+    e.time = None;
+    let err = handle_tick(&harness.store, &harness.config.tick_config, e)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no time"), "{err}");
+}
