@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod money;
 pub mod plans;
 pub mod processor;
+pub mod quality;
 pub mod scheduler;
 pub mod signing;
 

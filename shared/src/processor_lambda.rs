@@ -15,6 +15,7 @@ pub const LEDGER_TABLE_VAR: &str = "LEDGER_TABLE";
 pub const REVIEWS_TABLE_VAR: &str = "REVIEWS_TABLE";
 pub const EMAIL_MATCHES_TABLE_VAR: &str = "EMAIL_MATCHES_TABLE";
 pub const DIRECTORY_TABLE_VAR: &str = "DIRECTORY_TABLE";
+pub const STATS_TABLE_VAR: &str = "STATS_TABLE";
 pub const DEAD_LETTER_QUEUE_URL_VAR: &str = "EVENT_DLQ_URL";
 
 /// Message attribute on a dead-lettered poison message saying why.
@@ -52,6 +53,7 @@ impl ProcessorConfig {
                 reviews: var(REVIEWS_TABLE_VAR)?,
                 email_matches: var(EMAIL_MATCHES_TABLE_VAR)?,
                 directory: var(DIRECTORY_TABLE_VAR)?,
+                stats: var(STATS_TABLE_VAR)?,
             },
             dead_letter_queue_url: var(DEAD_LETTER_QUEUE_URL_VAR)?,
             tick_config: crate::scheduler::tick_config_from_env()

@@ -6,8 +6,13 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 use crate::adapters::dynamo::{DynamoStore, Tables};
-use crate::processor_lambda::{CUSTOMERS_TABLE_VAR, LEDGER_TABLE_VAR, REVIEWS_TABLE_VAR};
-use crate::scheduler::{run_tick, tick_config_from_env, SchedulerStore, TickConfig, TickReport};
+use crate::processor_lambda::{
+    CUSTOMERS_TABLE_VAR, LEDGER_TABLE_VAR, REVIEWS_TABLE_VAR, STATS_TABLE_VAR,
+};
+use crate::quality::AnomalyRules;
+use crate::scheduler::{
+    anomaly_rules_from_env, run_tick, tick_config_from_env, SchedulerStore, TickConfig, TickReport,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -41,6 +46,7 @@ pub fn scheduler_tables_from_env() -> Result<Tables, SchedulerError> {
         events: UNUSED.into(),
         email_matches: UNUSED.into(),
         directory: UNUSED.into(),
+        stats: var(STATS_TABLE_VAR)?,
     })
 }
 
@@ -48,10 +54,11 @@ pub fn scheduler_tables_from_env() -> Result<Tables, SchedulerError> {
 pub async fn handle_tick<S: SchedulerStore>(
     store: &S,
     config: &TickConfig,
+    rules: &AnomalyRules,
     event: EventBridgeEvent<serde_json::Value>,
 ) -> Result<TickReport, SchedulerError> {
     let now = event.time.ok_or(SchedulerError::NoTime)?;
-    let report = run_tick(store, now, config).await?;
+    let report = run_tick(store, now, config, rules).await?;
     if report.failed > 0 {
         return Err(SchedulerError::PartialFailure {
             now: report.now,
@@ -64,15 +71,16 @@ pub async fn handle_tick<S: SchedulerStore>(
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
     let config = tick_config_from_env().map_err(SchedulerError::Config)?;
+    let rules = anomaly_rules_from_env().map_err(SchedulerError::Config)?;
     let tables = scheduler_tables_from_env()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store =
         DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables).with_tick_config(config);
-    let (store, config) = (&store, &config);
+    let (store, config, rules) = (&store, &config, &rules);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
             // The error text goes to the invocation's error record (retried by EventBridge).
-            handle_tick(store, config, event.payload)
+            handle_tick(store, config, rules, event.payload)
                 .await
                 .map_err(|e| e.to_string())
         },

@@ -343,7 +343,7 @@ mod processor_support {
     use shared::processor_lambda::{
         handle_batch, DeadLetters, ProcessorConfig, CUSTOMERS_TABLE_VAR, DEAD_LETTER_QUEUE_URL_VAR,
         DIRECTORY_TABLE_VAR, EMAIL_MATCHES_TABLE_VAR, EVENTS_TABLE_VAR, LEDGER_TABLE_VAR,
-        REVIEWS_TABLE_VAR,
+        REVIEWS_TABLE_VAR, STATS_TABLE_VAR,
     };
 
     use super::{workspace_root, LocalStack};
@@ -413,6 +413,7 @@ mod processor_support {
                 REVIEWS_TABLE_VAR,
                 EMAIL_MATCHES_TABLE_VAR,
                 DIRECTORY_TABLE_VAR,
+                STATS_TABLE_VAR,
                 DEAD_LETTER_QUEUE_URL_VAR,
             ] {
                 assert!(
@@ -430,6 +431,7 @@ mod processor_support {
                     reviews: get(REVIEWS_TABLE_VAR),
                     email_matches: get(EMAIL_MATCHES_TABLE_VAR),
                     directory: get(DIRECTORY_TABLE_VAR),
+                    stats: get(STATS_TABLE_VAR),
                 },
                 dead_letter_queue_url: get(DEAD_LETTER_QUEUE_URL_VAR),
                 tick_config: shared::scheduler::TickConfig {
@@ -449,6 +451,18 @@ mod processor_support {
                 },
                 config,
                 processor: Processor::new(),
+            }
+        }
+
+        /// The anomaly thresholds template.yaml gives the scheduler.
+        pub fn anomaly_rules(&self) -> shared::quality::AnomalyRules {
+            let env = &self.function("SchedulerFunction").environment;
+            let get = |k: &str| env[k].parse().expect("decimal threshold");
+            shared::quality::AnomalyRules {
+                refund_rate_above: get(shared::scheduler::ANOMALY_REFUND_RATE_ABOVE_VAR),
+                chargeback_rate_above: get(shared::scheduler::ANOMALY_CHARGEBACK_RATE_ABOVE_VAR),
+                min_purchases: get(shared::scheduler::ANOMALY_MIN_PURCHASES_VAR),
+                self_referrals_at_least: get(shared::scheduler::ANOMALY_SELF_REFERRALS_VAR),
             }
         }
 

@@ -5,9 +5,10 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
 use serde_json::{json, Value};
-use shared::engine::CustomerState;
+use shared::engine::{CustomerState, ReviewItem};
 use shared::events::EventType;
 use shared::processor::StoreError;
+use shared::quality::{QualityScore, StatsRecord};
 use shared::scheduler::{CustomerTick, SchedulerStore};
 use shared::scheduler_lambda::handle_tick;
 use system_tests::{workspace_root, LocalStack, Webhooks};
@@ -36,6 +37,28 @@ impl<S: SchedulerStore> SchedulerStore for Lockstep<'_, S> {
     ) -> Result<(), StoreError> {
         let _one_at_a_time = self.lock.lock().await;
         self.inner.commit_tick(expected, state, tick).await
+    }
+    async fn dirty_stats(&self) -> Result<Vec<StatsRecord>, StoreError> {
+        let dirty = self.inner.dirty_stats().await;
+        self.barrier.wait().await;
+        dirty
+    }
+    async fn stats(
+        &self,
+        affiliate_id: &str,
+        month: &str,
+    ) -> Result<Option<StatsRecord>, StoreError> {
+        self.inner.stats(affiliate_id, month).await
+    }
+    async fn commit_score(
+        &self,
+        record: &StatsRecord,
+        score: &QualityScore,
+        reviews: &[ReviewItem],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let _one_at_a_time = self.lock.lock().await;
+        self.inner.commit_score(record, score, reviews, now).await
     }
 }
 
@@ -81,13 +104,19 @@ async fn ticks_approve_expire_and_review_exactly_once_even_two_at_a_time() {
         0
     );
     let config = harness.config.tick_config;
+    let rules = stack.anomaly_rules();
     let store = &harness.store;
 
     // one nanosecond... one second before the end of cooling-off (48 h): nothing to approve
     let end = bought.with_nanosecond(0).unwrap() + Duration::hours(48);
-    let early = handle_tick(store, &config, scheduled_event(end - Duration::seconds(1)))
-        .await
-        .unwrap();
+    let early = handle_tick(
+        store,
+        &config,
+        &rules,
+        scheduled_event(end - Duration::seconds(1)),
+    )
+    .await
+    .unwrap();
     assert_eq!(early.approvals, 0);
 
     // two ticks at once at the end instant: every commission approved exactly once
@@ -102,8 +131,8 @@ async fn ticks_approve_expire_and_review_exactly_once_even_two_at_a_time() {
         lock: &lock,
     };
     let (a, b) = tokio::join!(
-        handle_tick(&lockstep, &config, scheduled_event(end)),
-        handle_tick(&lockstep, &config, scheduled_event(end)),
+        handle_tick(&lockstep, &config, &rules, scheduled_event(end)),
+        handle_tick(&lockstep, &config, &rules, scheduled_event(end)),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(
@@ -126,14 +155,14 @@ async fn ticks_approve_expire_and_review_exactly_once_even_two_at_a_time() {
     );
 
     // the same tick again changes nothing
-    let again = handle_tick(store, &config, scheduled_event(end))
+    let again = handle_tick(store, &config, &rules, scheduled_event(end))
         .await
         .unwrap();
     assert_eq!((again.approvals, again.customers_changed), (0, 0));
 
     // 72 h after it was received, the orphan refund becomes a review item
     let review_at = Utc::now() + Duration::hours(73);
-    let r = handle_tick(store, &config, scheduled_event(review_at))
+    let r = handle_tick(store, &config, &rules, scheduled_event(review_at))
         .await
         .unwrap();
     assert_eq!(r.reviews_opened, 1);
@@ -146,7 +175,7 @@ async fn ticks_approve_expire_and_review_exactly_once_even_two_at_a_time() {
 
     // the 90-day window: expired at its end, visible on the customer item
     let window_end = end - Duration::hours(48) + Duration::days(90);
-    let w = handle_tick(store, &config, scheduled_event(window_end))
+    let w = handle_tick(store, &config, &rules, scheduled_event(window_end))
         .await
         .unwrap();
     assert_eq!(w.windows_expired, 6);
@@ -164,6 +193,7 @@ async fn ticks_approve_expire_and_review_exactly_once_even_two_at_a_time() {
     let idle = handle_tick(
         store,
         &config,
+        &rules,
         scheduled_event(window_end + Duration::days(30)),
     )
     .await
@@ -177,8 +207,13 @@ async fn a_scheduled_event_without_time_is_refused() {
     let harness = stack.processor();
     let mut e = scheduled_event(Utc::now());
     e.time = None;
-    let err = handle_tick(&harness.store, &harness.config.tick_config, e)
-        .await
-        .unwrap_err();
+    let err = handle_tick(
+        &harness.store,
+        &harness.config.tick_config,
+        &stack.anomaly_rules(),
+        e,
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("no time"), "{err}");
 }

@@ -323,6 +323,7 @@ fn the_processor_gets_exactly_the_environment_the_code_reads() {
             EMAIL_MATCHES_TABLE_VAR: {"Ref": "EmailMatchesTable"},
             DIRECTORY_TABLE_VAR: {"Ref": "DirectoryTable"},
             DEAD_LETTER_QUEUE_URL_VAR: {"Ref": "EventDeadLetterQueue"},
+            STATS_TABLE_VAR: {"Ref": "StatsTable"},
             shared::scheduler::PARKED_REVIEW_AFTER_HOURS_VAR: {"Ref": "ParkedReviewAfterHours"},
         })
     );
@@ -402,6 +403,7 @@ fn every_table_is_on_demand_point_in_time_recoverable_encrypted_and_retained() {
         "ReviewsTable",
         "EmailMatchesTable",
         "DirectoryTable",
+        "StatsTable",
     ] {
         assert!(names.contains(&expected), "missing {expected}");
     }
@@ -452,7 +454,12 @@ fn the_scheduler_runs_on_a_schedule_with_retries_a_dead_letter_queue_and_query_o
             "CUSTOMERS_TABLE": {"Ref": "CustomersTable"},
             "LEDGER_TABLE": {"Ref": "LedgerTable"},
             "REVIEWS_TABLE": {"Ref": "ReviewsTable"},
+            "STATS_TABLE": {"Ref": "StatsTable"},
             "PARKED_REVIEW_AFTER_HOURS": {"Ref": "ParkedReviewAfterHours"},
+            "ANOMALY_REFUND_RATE_ABOVE": {"Ref": "AnomalyRefundRateAbove"},
+            "ANOMALY_CHARGEBACK_RATE_ABOVE": {"Ref": "AnomalyChargebackRateAbove"},
+            "ANOMALY_MIN_PURCHASES": {"Ref": "AnomalyMinPurchases"},
+            "ANOMALY_SELF_REFERRALS_AT_LEAST": {"Ref": "AnomalySelfReferralsAtLeast"},
         })
     );
     // processor and scheduler agree on the time rule they both depend on
@@ -467,10 +474,33 @@ fn the_scheduler_runs_on_a_schedule_with_retries_a_dead_letter_queue_and_query_o
         .iter()
         .map(|s| s["Action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, vec!["dynamodb:Query", "dynamodb:PutItem"]);
+    assert_eq!(
+        actions,
+        vec![
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem"
+        ]
+    );
     assert_eq!(
         statements[0]["Resource"],
-        json!({"Fn::Sub": "${CustomersTable.Arn}/index/DueWork"})
+        json!([
+            {"Fn::Sub": "${CustomersTable.Arn}/index/DueWork"},
+            {"Fn::Sub": "${StatsTable.Arn}/index/DirtyScores"}
+        ])
+    );
+    // reads are index queries and single gets: no Scan, and nothing is ever deleted
+    assert!(!actions
+        .iter()
+        .any(|a| a.contains("Scan") || a.contains("Delete")));
+    assert_eq!(
+        statements[1]["Resource"],
+        json!({"Fn::GetAtt": ["StatsTable", "Arn"]})
+    );
+    assert_eq!(
+        statements[2]["Resource"],
+        json!({"Fn::GetAtt": ["StatsTable", "Arn"]})
     );
     // the sparse index it queries
     let gsi = &t["Resources"]["CustomersTable"]["Properties"]["GlobalSecondaryIndexes"][0];

@@ -20,6 +20,7 @@ use crate::events::EventEnvelope;
 use crate::ledger::LedgerEntry;
 use crate::plans::Plan;
 use crate::processor::{Commit, LoadRequest, Loaded, ProcessorStore, StoreError};
+use crate::quality::{Counters, QualityScore, StatsRecord};
 use crate::scheduler::{next_due, CustomerTick, SchedulerStore, TickConfig};
 
 /// BatchGetItem takes at most 100 keys per request.
@@ -35,6 +36,8 @@ pub struct Tables {
     pub reviews: String,
     pub email_matches: String,
     pub directory: String,
+    /// Partner-quality counters and scores per affiliate and month.
+    pub stats: String,
 }
 
 /// Requests and capacity units this store has used: the benchmark's and the logs' figures.
@@ -545,6 +548,13 @@ impl DynamoStore {
                 None,
             )?);
         }
+        for delta in &commit.stats {
+            items.push(
+                TransactWriteItem::builder()
+                    .update(self.stats_update(delta)?)
+                    .build(),
+            );
+        }
         for counter in &commit.counters {
             let condition = if counter.previous == 0 {
                 "attribute_exists(pk) AND attribute_not_exists(qualified_by_month.#m)"
@@ -567,6 +577,34 @@ impl DynamoStore {
             items.push(TransactWriteItem::builder().update(update).build());
         }
         Ok(items)
+    }
+}
+
+/// The sparse index of affiliate-months whose counters changed since their score was computed.
+pub const DIRTY_INDEX: &str = "DirtyScores";
+
+impl DynamoStore {
+    /// ADD every counter of the delta; mark the item dirty for the scheduler and count the update
+    /// (the scheduler's clean-up is conditional on that count, so it never hides a newer change).
+    fn stats_update(&self, delta: &crate::quality::StatsDelta) -> Result<Update, StoreError> {
+        let mut expression = String::from("ADD updates :one");
+        let mut update = Update::builder()
+            .table_name(&self.tables.stats)
+            .key("affiliate_id", s(&delta.affiliate_id))
+            .key("month", s(&delta.month))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":shard", s(due_shard(&delta.affiliate_id)));
+        for (i, (name, value)) in delta.counters.iter().enumerate() {
+            expression.push_str(&format!(", #c{i} :v{i}"));
+            update = update
+                .expression_attribute_names(format!("#c{i}"), name)
+                .expression_attribute_values(format!(":v{i}"), n(value.normalize()));
+        }
+        expression.push_str(" SET dirty_shard = :shard");
+        update
+            .update_expression(expression)
+            .build()
+            .map_err(|e| StoreError::Corrupt(format!("building Update: {e}")))
     }
 }
 
@@ -866,4 +904,121 @@ impl SchedulerStore for DynamoStore {
         }
         self.transact(items).await
     }
+
+    async fn dirty_stats(&self) -> Result<Vec<StatsRecord>, StoreError> {
+        let mut out = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            let mut start = None;
+            loop {
+                self.usage.read_requests.fetch_add(1, Ordering::Relaxed);
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.tables.stats)
+                    .index_name(DIRTY_INDEX)
+                    .key_condition_expression("dirty_shard = :shard")
+                    .expression_attribute_values(":shard", s(format!("due#{shard:02}")))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(map_sdk_error)?;
+                self.usage.documented_read_units.fetch_add(
+                    units(page.items().iter().map(item_size).sum(), 8192),
+                    Ordering::Relaxed,
+                );
+                for item in page.items() {
+                    out.push(decode_stats(item)?);
+                }
+                start = page.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn stats(
+        &self,
+        affiliate_id: &str,
+        month: &str,
+    ) -> Result<Option<StatsRecord>, StoreError> {
+        self.usage.read_requests.fetch_add(1, Ordering::Relaxed);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.stats)
+            .key("affiliate_id", s(affiliate_id))
+            .key("month", s(month))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_sdk_error)?;
+        self.usage.documented_read_units.fetch_add(
+            units(out.item().map_or(0, item_size), 4096),
+            Ordering::Relaxed,
+        );
+        out.item().map(decode_stats).transpose()
+    }
+
+    async fn commit_score(
+        &self,
+        record: &StatsRecord,
+        score: &QualityScore,
+        reviews: &[ReviewItem],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(score).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let opened: Vec<String> = reviews.iter().map(|r| r.review_id.clone()).collect();
+        let update = Update::builder()
+            .table_name(&self.tables.stats)
+            .key("affiliate_id", s(&record.affiliate_id))
+            .key("month", s(&record.month))
+            .update_expression(
+                "SET score = :score, scored_at = :now, anomalies_opened = list_append(if_not_exists(anomalies_opened, :empty), :opened) REMOVE dirty_shard",
+            )
+            .condition_expression("updates = :updates")
+            .expression_attribute_values(":score", s(json))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+            .expression_attribute_values(":opened", list(&opened))
+            .expression_attribute_values(":updates", n(record.updates))
+            .build()
+            .map_err(|e| StoreError::Corrupt(format!("building Update: {e}")))?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for review in reviews {
+            items.push(self.put(
+                &self.tables.reviews,
+                review_item(review),
+                "attribute_not_exists(review_id)",
+                None,
+            )?);
+        }
+        self.transact(items).await
+    }
+}
+
+fn decode_stats(item: &Item) -> Result<StatsRecord, StoreError> {
+    let mut counters = Counters::new();
+    let mut updates = 0;
+    for (name, value) in item {
+        let AttributeValue::N(text) = value else {
+            continue;
+        };
+        let v = Decimal::from_str(text)
+            .map_err(|_| StoreError::Corrupt(format!("stats {name} is not a number")))?;
+        if name == "updates" {
+            updates = u64::try_from(v.normalize().mantissa())
+                .map_err(|_| StoreError::Corrupt("stats updates is not a count".into()))?;
+        } else {
+            counters.insert(name.clone(), v);
+        }
+    }
+    Ok(StatsRecord {
+        affiliate_id: get_s(item, "affiliate_id")?.to_owned(),
+        month: get_s(item, "month")?.to_owned(),
+        counters,
+        updates,
+        anomalies_opened: str_list(item, "anomalies_opened"),
+    })
 }

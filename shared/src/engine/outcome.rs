@@ -71,6 +71,8 @@ pub enum ReviewKind {
     InvalidReference,
     /// A parked event whose purchase or challenge did not arrive within the configured time.
     ReferenceNeverArrived,
+    /// An affiliate's refund rate, chargeback rate or self-referral signals crossed a threshold.
+    Anomaly,
 }
 
 impl ReviewKind {
@@ -84,6 +86,7 @@ impl ReviewKind {
             ReviewKind::ConflictingRedelivery => "conflicting_redelivery",
             ReviewKind::InvalidReference => "invalid_reference",
             ReviewKind::ReferenceNeverArrived => "reference_never_arrived",
+            ReviewKind::Anomaly => "anomaly",
         }
     }
 }

@@ -193,11 +193,12 @@ impl Processor {
                 Ok(())
             }
             Admission::Apply => {
-                let mut state = ctx
+                let before = ctx
                     .customers
                     .get(&envelope.customer_id)
                     .cloned()
                     .unwrap_or_else(|| CustomerState::new(&envelope.customer_id));
+                let mut state = before.clone();
                 let expected_version = state.version;
                 let applied = apply_event(&mut state, envelope, &ctx.directory)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -220,6 +221,7 @@ impl Processor {
                         state: &state,
                         applied: &applied,
                         counters,
+                        stats: crate::quality::stats_deltas(&before, &state, envelope, &applied),
                     })
                     .await?;
                 for o in &applied.outcomes {

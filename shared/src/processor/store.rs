@@ -68,6 +68,8 @@ pub struct Commit<'a> {
     pub state: &'a CustomerState,
     pub applied: &'a Applied,
     pub counters: Vec<CounterUpdate>,
+    /// Partner-quality counters to add (one item per affiliate-month).
+    pub stats: Vec<crate::quality::StatsDelta>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -44,6 +44,27 @@ pub fn tick_config_from_env() -> Result<TickConfig, String> {
     })
 }
 
+/// The anomaly rules' thresholds from the environment (set by template.yaml parameters).
+pub fn anomaly_rules_from_env() -> Result<crate::quality::AnomalyRules, String> {
+    let read = |name: &str| -> Result<rust_decimal::Decimal, String> {
+        std::env::var(name)
+            .map_err(|_| format!("environment variable {name} is not set"))?
+            .parse()
+            .map_err(|_| format!("{name} must be a decimal number"))
+    };
+    Ok(crate::quality::AnomalyRules {
+        refund_rate_above: read(ANOMALY_REFUND_RATE_ABOVE_VAR)?,
+        chargeback_rate_above: read(ANOMALY_CHARGEBACK_RATE_ABOVE_VAR)?,
+        min_purchases: read(ANOMALY_MIN_PURCHASES_VAR)?,
+        self_referrals_at_least: read(ANOMALY_SELF_REFERRALS_VAR)?,
+    })
+}
+
+pub const ANOMALY_REFUND_RATE_ABOVE_VAR: &str = "ANOMALY_REFUND_RATE_ABOVE";
+pub const ANOMALY_CHARGEBACK_RATE_ABOVE_VAR: &str = "ANOMALY_CHARGEBACK_RATE_ABOVE";
+pub const ANOMALY_MIN_PURCHASES_VAR: &str = "ANOMALY_MIN_PURCHASES";
+pub const ANOMALY_SELF_REFERRALS_VAR: &str = "ANOMALY_SELF_REFERRALS_AT_LEAST";
+
 /// What a tick changed for one customer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CustomerTick {

@@ -10,8 +10,11 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::{tick_customer, CustomerTick, TickConfig};
-use crate::engine::CustomerState;
+use crate::engine::{CustomerState, ReviewItem};
 use crate::processor::StoreError;
+use crate::quality::{
+    anomalies, combine, previous_month, score, AnomalyRules, QualityScore, StatsRecord,
+};
 
 pub trait SchedulerStore {
     /// Customers with scheduler work due at or before `now`. May be slightly stale (an index):
@@ -28,6 +31,23 @@ pub trait SchedulerStore {
         state: &CustomerState,
         tick: &CustomerTick,
     ) -> impl Future<Output = Result<(), StoreError>>;
+    /// Affiliate-months whose counters changed since their score was last computed (a sparse
+    /// index: the cost follows what changed).
+    fn dirty_stats(&self) -> impl Future<Output = Result<Vec<StatsRecord>, StoreError>>;
+    fn stats(
+        &self,
+        affiliate_id: &str,
+        month: &str,
+    ) -> impl Future<Output = Result<Option<StatsRecord>, StoreError>>;
+    /// Stores the score and opens the new anomaly review items, and clears the dirty mark — all
+    /// conditional on the counters not having changed since they were read.
+    fn commit_score(
+        &self,
+        record: &StatsRecord,
+        score: &QualityScore,
+        reviews: &[ReviewItem],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>>;
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -38,6 +58,11 @@ pub struct TickReport {
     pub approvals: usize,
     pub windows_expired: usize,
     pub reviews_opened: usize,
+    /// Affiliate-months whose quality score was recomputed.
+    pub scores_refreshed: usize,
+    pub anomalies_opened: usize,
+    /// Share of the refreshed affiliate-months' events that went to review (reviews / events).
+    pub review_share: Option<String>,
     /// Customers another writer changed between our read and our write: left to it.
     pub raced: usize,
     /// Customers whose write failed for another reason: the tick reports failure so the
@@ -49,6 +74,7 @@ pub async fn run_tick<S: SchedulerStore>(
     store: &S,
     now: DateTime<Utc>,
     config: &TickConfig,
+    rules: &AnomalyRules,
 ) -> Result<TickReport, StoreError> {
     let due = store.due_customers(now).await?;
     let mut report = TickReport {
@@ -76,7 +102,50 @@ pub async fn run_tick<S: SchedulerStore>(
             }
         }
     }
+    let (mut events, mut reviews) = (rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO);
+    for record in store.dirty_stats().await? {
+        let previous = store
+            .stats(&record.affiliate_id, &previous_month(&record.month))
+            .await?
+            .unwrap_or_default();
+        let period = combine(&record.counters, &previous.counters);
+        let new_reviews: Vec<ReviewItem> =
+            anomalies(&record.affiliate_id, &record.month, &period, rules, now)
+                .into_iter()
+                .filter(|r| !record.anomalies_opened.contains(&r.review_id))
+                .collect();
+        let scored = score(&record.counters);
+        match store
+            .commit_score(&record, &scored, &new_reviews, now)
+            .await
+        {
+            Ok(()) => {
+                report.scores_refreshed += 1;
+                report.anomalies_opened += new_reviews.len();
+                events += record
+                    .counters
+                    .get(crate::quality::counter::EVENTS)
+                    .copied()
+                    .unwrap_or_default();
+                reviews += record
+                    .counters
+                    .get(crate::quality::counter::REVIEWS)
+                    .copied()
+                    .unwrap_or_default();
+            }
+            Err(StoreError::Conflict(_)) => report.raced += 1,
+            Err(e) => {
+                warn!(affiliate_id = %record.affiliate_id, month = %record.month, error = %e, "score write failed");
+                report.failed += 1;
+            }
+        }
+    }
+    if !events.is_zero() {
+        report.review_share = Some((reviews / events).round_dp(4).normalize().to_string());
+    }
     info!(
+        scores = report.scores_refreshed,
+        anomalies = report.anomalies_opened,
         due = report.customers_due,
         changed = report.customers_changed,
         approvals = report.approvals,
