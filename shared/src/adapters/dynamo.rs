@@ -398,7 +398,8 @@ impl DynamoStore {
         ]))
     }
 
-    fn customer_item(&self, state: &CustomerState) -> Result<Item, StoreError> {
+    /// The customer item as the processor and scheduler write it.
+    pub fn customer_item(&self, state: &CustomerState) -> Result<Item, StoreError> {
         let json = serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut item = HashMap::from([
             ("customer_id".into(), s(&state.customer_id)),
