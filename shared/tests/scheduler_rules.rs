@@ -213,3 +213,39 @@ proptest! {
         prop_assert_eq!(ids, direct_ids);
     }
 }
+
+/// A full refund that occurs exactly at the end of cooling-off (so: after it, a reversal) and a
+/// tick at that same instant, in either order: the commission is approved at most once and ends
+/// owing nothing.
+#[test]
+fn a_refund_and_a_tick_at_the_same_instant_resolve_the_same_either_way() {
+    let end = t0() + Duration::hours(48);
+    let refund_event = envelope("f1", "c1", end, refund("tx1", "499.00", None));
+
+    // tick first, then the refund
+    let mut book = bought();
+    let mut s = state(&book);
+    let first = tick_customer(&mut s, end, &config());
+    assert_eq!(first.approvals.len(), 1);
+    book.states.insert("c1".into(), s);
+    book.deliver(&refund_event);
+    let a = book.states["c1"].commissions["p1"].clone();
+
+    // refund first, then the tick
+    let mut book = bought();
+    book.deliver(&refund_event);
+    let mut s = state(&book);
+    let second = tick_customer(&mut s, end, &config());
+    assert!(
+        second.approvals.is_empty(),
+        "a reversed commission is never approved"
+    );
+    let b = s.commissions["p1"].clone();
+
+    assert_eq!(
+        (a.net, b.net),
+        (rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO)
+    );
+    assert_eq!(a.status(), CommissionStatus::Reversed);
+    assert_eq!(b.status(), CommissionStatus::Reversed);
+}

@@ -217,3 +217,104 @@ async fn a_scheduled_event_without_time_is_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("no time"), "{err}");
 }
+
+/// The tick reads a customer, then the processor commits a refund for that customer, then the
+/// tick writes: its condition fails (the state moved on) and it leaves the customer alone; the
+/// next tick sees the refund. Nothing is approved twice or approved after a cancellation.
+struct PauseAfterRead<'a, S> {
+    inner: &'a S,
+    read_done: &'a tokio::sync::Notify,
+    go: &'a tokio::sync::Notify,
+}
+
+impl<S: SchedulerStore> SchedulerStore for PauseAfterRead<'_, S> {
+    async fn due_customers(&self, now: DateTime<Utc>) -> Result<Vec<CustomerState>, StoreError> {
+        let due = self.inner.due_customers(now).await;
+        self.read_done.notify_one();
+        self.go.notified().await;
+        due
+    }
+    async fn commit_tick(
+        &self,
+        expected: u64,
+        state: &CustomerState,
+        tick: &CustomerTick,
+    ) -> Result<(), StoreError> {
+        self.inner.commit_tick(expected, state, tick).await
+    }
+    async fn dirty_stats(&self) -> Result<Vec<StatsRecord>, StoreError> {
+        self.inner.dirty_stats().await
+    }
+    async fn stats(
+        &self,
+        affiliate_id: &str,
+        month: &str,
+    ) -> Result<Option<StatsRecord>, StoreError> {
+        self.inner.stats(affiliate_id, month).await
+    }
+    async fn commit_score(
+        &self,
+        record: &StatsRecord,
+        score: &QualityScore,
+        reviews: &[ReviewItem],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.commit_score(record, score, reviews, now).await
+    }
+}
+
+#[tokio::test]
+async fn a_refund_landing_between_a_ticks_read_and_write_wins_and_the_commission_is_never_approved()
+{
+    let stack = LocalStack::fresh().await;
+    let hooks = Webhooks::new(&stack).await;
+    let harness = stack.processor();
+    let rules = stack.anomaly_rules();
+    let config = harness.config.tick_config;
+    // bought 47 h ago: cooling-off ends in an hour; the tick runs at that end instant
+    let bought = (Utc::now() - Duration::hours(47))
+        .with_nanosecond(0)
+        .unwrap();
+    let (status, _) = hooks
+        .send(
+            EventType::Purchase,
+            "race-p",
+            &purchase("cust-race", bought, "tx-race"),
+        )
+        .await;
+    assert_eq!(status, 202);
+    stack.run_trigger(&harness, &harness.store, 5).await;
+    let end = bought + Duration::hours(48);
+
+    let (read_done, go) = (tokio::sync::Notify::new(), tokio::sync::Notify::new());
+    let paused = PauseAfterRead {
+        inner: &harness.store,
+        read_done: &read_done,
+        go: &go,
+    };
+    let tick = handle_tick(&paused, &config, &rules, scheduled_event(end));
+    let refund = async {
+        read_done.notified().await;
+        // a full refund that occurred inside cooling-off: cancels
+        let body = json!({"customer_id": "cust-race", "occurred_at": (bought + Duration::hours(2)).to_rfc3339_opts(SecondsFormat::Secs, true),
+                          "original_transaction_id": "tx-race", "amount": "499.00", "currency": "USD", "reason": "x"});
+        let (status, _) = hooks.send(EventType::Refund, "race-rf", &body).await;
+        assert_eq!(status, 202);
+        stack.run_trigger(&harness, &harness.store, 5).await;
+        go.notify_one();
+    };
+    let (report, ()) = tokio::join!(tick, refund);
+    let report = report.unwrap();
+    assert_eq!((report.approvals, report.raced), (0, 1), "{report:?}");
+    let next = handle_tick(&harness.store, &config, &rules, scheduled_event(end))
+        .await
+        .unwrap();
+    assert_eq!(next.approvals, 0, "{next:?}");
+    let kinds: Vec<String> = stack
+        .ledger(&harness)
+        .await
+        .iter()
+        .map(|r| r.kind.clone())
+        .collect();
+    assert_eq!(kinds, vec!["commission", "cancellation"]);
+}
