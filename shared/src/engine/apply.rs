@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::directory::{Affiliate, Directory, EmailOwner};
@@ -17,6 +17,7 @@ use crate::events::{
 };
 use crate::ledger::{Commission, CommissionSource, CommissionStatus, EntryKind, LedgerEntry};
 use crate::plans::{Basis, MilestoneKind, Plan, PricingContext};
+use crate::quality::month_of;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
@@ -218,10 +219,6 @@ impl EventContext<'_> {
         };
         self.applied.entries.push(entry);
     }
-}
-
-fn month_of(t: DateTime<Utc>) -> String {
-    format!("{:04}-{:02}", t.year(), t.month())
 }
 
 /// The affiliate's current plan, or `None` when the directory lacks the affiliate or the plan.
@@ -460,7 +457,7 @@ fn purchase(state: &mut CustomerState, p: &Purchase, ctx: &mut EventContext<'_>)
         return (OutcomeKind::NoCommission, "outside_window", true);
     }
     let Some((affiliate, plan)) = current_plan(ctx.directory, &affiliate_id) else {
-        let id = ctx.open_review(
+        ctx.open_review(
             ReviewKind::UnknownAffiliate,
             vec![affiliate_id.clone()],
             &[
@@ -468,7 +465,6 @@ fn purchase(state: &mut CustomerState, p: &Purchase, ctx: &mut EventContext<'_>)
                 ("problem", "no affiliate or plan in the directory"),
             ],
         );
-        let _ = id;
         return (OutcomeKind::HeldForReview, "plan_missing", true);
     };
     if p.price.currency != plan.currency {
@@ -1043,7 +1039,8 @@ fn chargeback(state: &mut CustomerState, c: &Chargeback, ctx: &mut EventContext<
 
 /// Approves every pending commission whose cooling-off has ended at `now` (the end instant
 /// itself counts as ended). The entry id is derived from the commission, so approving twice, or
-/// from two ticks at once, can only ever write one approval.
+/// from two ticks at once, can only ever write one approval. The caller counts the state's
+/// version (one step per tick that changed anything).
 pub fn approve_due(state: &mut CustomerState, now: DateTime<Utc>) -> Vec<LedgerEntry> {
     let customer_id = state.customer_id.clone();
     let mut entries = Vec::new();
@@ -1069,9 +1066,6 @@ pub fn approve_due(state: &mut CustomerState, now: DateTime<Utc>) -> Vec<LedgerE
             corrects: Some(commission.original_entry_id.clone()),
             reason: "cooling_off_ended".into(),
         });
-    }
-    if !entries.is_empty() {
-        state.version += 1;
     }
     entries
 }

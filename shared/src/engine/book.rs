@@ -124,7 +124,11 @@ impl Book {
     pub fn tick(&mut self, now: DateTime<Utc>) -> usize {
         let mut approved = Vec::new();
         for state in self.states.values_mut() {
-            approved.extend(approve_due(state, now));
+            let entries = approve_due(state, now);
+            if !entries.is_empty() {
+                state.version += 1;
+            }
+            approved.extend(entries);
         }
         let n = approved.len();
         for entry in approved {

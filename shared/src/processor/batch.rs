@@ -266,11 +266,20 @@ impl Processor {
         let mut seen_coupons = HashSet::new();
         let mut seen_events = HashSet::new();
         let mut customers_needing_affiliate: HashSet<&str> = HashSet::new();
-        let hints = self
-            .attribution_hints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone_subset(envelopes);
+        // Copied out for this batch's customers, so the lock is not held across awaits.
+        let hints: HashMap<String, String> = {
+            let all = self
+                .attribution_hints
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            envelopes
+                .iter()
+                .filter_map(|e| {
+                    all.get(&e.customer_id)
+                        .map(|a| (e.customer_id.clone(), a.clone()))
+                })
+                .collect()
+        };
         for e in envelopes {
             if needs_affiliate(&e.payload) {
                 customers_needing_affiliate.insert(e.customer_id.as_str());
@@ -373,22 +382,5 @@ impl Processor {
                 hints.insert(s.customer_id.clone(), a.affiliate_id.clone());
             }
         }
-    }
-}
-
-/// The hints for this batch's customers only, so the lock is not held across awaits.
-trait CloneSubset {
-    fn clone_subset(&self, envelopes: &[&EventEnvelope]) -> HashMap<String, String>;
-}
-
-impl CloneSubset for HashMap<String, String> {
-    fn clone_subset(&self, envelopes: &[&EventEnvelope]) -> HashMap<String, String> {
-        envelopes
-            .iter()
-            .filter_map(|e| {
-                self.get(&e.customer_id)
-                    .map(|a| (e.customer_id.clone(), a.clone()))
-            })
-            .collect()
     }
 }

@@ -131,7 +131,7 @@ pub fn tick_customer(
             opened_at: due,
         });
     }
-    // approve_due already counted its change; one version step per tick that changed anything.
+    // One version step per tick that changed anything.
     state.version = version + u64::from(tick.changed());
     tick
 }
