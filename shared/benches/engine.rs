@@ -4,12 +4,16 @@
 //!
 //! Run: `cargo bench -p shared --bench engine` (also part of `./infra/bench`).
 
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::time::Duration;
+
+use cpu_time::thread_cpu_time;
 
 use chrono::Duration as Span;
 use shared::engine::{admit, apply_event, Admission, CustomerState, SeenEvent};
@@ -19,17 +23,6 @@ use support::*;
 const TARGET_EVENTS_PER_SEC: f64 = 200_000.0;
 const CUSTOMERS: usize = 2_000;
 const ROUNDS: usize = 9;
-
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own; the clock id is a constant.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 
 /// A realistic mix per customer: purchase, evaluation started and passed, reset, funded,
 /// a partial refund and a chargeback opened then won.

@@ -5,9 +5,13 @@
 //! ingest` for the CPU figure alone. CPU time is the thread's own (CLOCK_THREAD_CPUTIME_ID), so
 //! other load on the machine does not inflate it; the figure is the median of several rounds.
 
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+
 use std::hint::black_box;
+
+use cpu_time::thread_cpu_time;
 use std::path::Path;
-use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use shared::clock::FixedClock;
@@ -55,17 +59,6 @@ fn median_micros<T>(mut f: impl FnMut() -> T) -> (f64, f64, f64) {
         .collect();
     per_call.sort_by(|a, b| a.total_cmp(b));
     (per_call[ROUNDS / 2], per_call[0], per_call[ROUNDS - 1])
-}
-
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own; the clock id is a constant.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// A realistic purchase padded to about 1 KB with long (but valid) identifiers and tier name.

@@ -518,22 +518,7 @@ impl DynamoStore {
             condition,
             values,
         )?);
-        for entry in &applied.entries {
-            items.push(self.put(
-                &self.tables.ledger,
-                ledger_item(entry),
-                "attribute_not_exists(entry_id)",
-                None,
-            )?);
-        }
-        for review in &applied.reviews {
-            items.push(self.put(
-                &self.tables.reviews,
-                review_item(review),
-                "attribute_not_exists(review_id)",
-                None,
-            )?);
-        }
+        self.append_entries_and_reviews(&mut items, &applied.entries, &applied.reviews)?;
         for claim in &applied.email_claims {
             let mut item = HashMap::from([
                 ("email_hash".to_owned(), s(&claim.email_hash)),
@@ -754,6 +739,81 @@ impl ProcessorStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Every item of a sparse sharded index (`:shard` = `due#00` … `due#15`), page by page,
+    /// decoded. An empty page still costs the minimum read.
+    async fn query_shards<T>(
+        &self,
+        table: &str,
+        index: &str,
+        key_condition: &str,
+        bound: Option<(&str, AttributeValue)>,
+        decode: impl Fn(&Item) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            let mut start = None;
+            loop {
+                self.usage.read_requests.fetch_add(1, Ordering::Relaxed);
+                let mut query = self
+                    .client
+                    .query()
+                    .table_name(table)
+                    .index_name(index)
+                    .key_condition_expression(key_condition)
+                    .expression_attribute_values(":shard", s(format!("due#{shard:02}")))
+                    .set_exclusive_start_key(start)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total);
+                if let Some((name, value)) = &bound {
+                    query = query.expression_attribute_values(*name, value.clone());
+                }
+                let page = query.send().await.map_err(map_sdk_error)?;
+                if let Some(c) = page.consumed_capacity() {
+                    self.usage
+                        .add_capacity(c.capacity_units().unwrap_or_default());
+                }
+                self.usage.documented_read_units.fetch_add(
+                    units(page.items().iter().map(item_size).sum(), 8192),
+                    Ordering::Relaxed,
+                );
+                for item in page.items() {
+                    out.push(decode(item)?);
+                }
+                start = page.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Appends the conditional puts of new ledger entries and review items: both are written
+    /// once and never overwritten.
+    fn append_entries_and_reviews(
+        &self,
+        items: &mut Vec<TransactWriteItem>,
+        entries: &[LedgerEntry],
+        reviews: &[ReviewItem],
+    ) -> Result<(), StoreError> {
+        for entry in entries {
+            items.push(self.put(
+                &self.tables.ledger,
+                ledger_item(entry),
+                "attribute_not_exists(entry_id)",
+                None,
+            )?);
+        }
+        for review in reviews {
+            items.push(self.put(
+                &self.tables.reviews,
+                review_item(review),
+                "attribute_not_exists(review_id)",
+                None,
+            )?);
+        }
+        Ok(())
+    }
+
     /// One TransactWriteItems, its capacity counted and its cancellation reasons mapped.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
         self.usage.write_requests.fetch_add(1, Ordering::Relaxed);
@@ -831,45 +891,19 @@ impl SchedulerStore for DynamoStore {
         &self,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<CustomerState>, StoreError> {
-        let mut out = Vec::new();
-        for shard in 0..DUE_SHARDS {
-            let mut start = None;
-            loop {
-                self.usage.read_requests.fetch_add(1, Ordering::Relaxed);
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.tables.customers)
-                    .index_name(DUE_INDEX)
-                    .key_condition_expression("due_shard = :shard AND next_due_at <= :now")
-                    .expression_attribute_values(":shard", s(format!("due#{shard:02}")))
-                    .expression_attribute_values(":now", s(sortable_instant(now)))
-                    .set_exclusive_start_key(start)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .map_err(map_sdk_error)?;
-                if let Some(c) = page.consumed_capacity() {
-                    self.usage
-                        .add_capacity(c.capacity_units().unwrap_or_default());
-                }
-                // An empty page still costs the minimum read.
-                self.usage.documented_read_units.fetch_add(
-                    units(page.items().iter().map(item_size).sum(), 8192),
-                    Ordering::Relaxed,
-                );
-                for item in page.items() {
-                    let state: CustomerState = serde_json::from_str(get_s(item, "state")?)
-                        .map_err(|e| StoreError::Corrupt(format!("customer state: {e}")))?;
-                    out.push(state);
-                }
-                start = page.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        let condition = "due_shard = :shard AND next_due_at <= :now";
+        let bound = (":now", s(sortable_instant(now)));
+        self.query_shards(
+            &self.tables.customers,
+            DUE_INDEX,
+            condition,
+            Some(bound),
+            |item| {
+                serde_json::from_str(get_s(item, "state")?)
+                    .map_err(|e| StoreError::Corrupt(format!("customer state: {e}")))
+            },
+        )
+        .await
     }
 
     async fn commit_tick(
@@ -887,56 +921,20 @@ impl SchedulerStore for DynamoStore {
                 n(expected_version),
             )])),
         )?];
-        for entry in &tick.approvals {
-            items.push(self.put(
-                &self.tables.ledger,
-                ledger_item(entry),
-                "attribute_not_exists(entry_id)",
-                None,
-            )?);
-        }
-        for review in &tick.reviews {
-            items.push(self.put(
-                &self.tables.reviews,
-                review_item(review),
-                "attribute_not_exists(review_id)",
-                None,
-            )?);
-        }
+        self.append_entries_and_reviews(&mut items, &tick.approvals, &tick.reviews)?;
         self.transact(items).await
     }
 
     async fn dirty_stats(&self) -> Result<Vec<StatsRecord>, StoreError> {
-        let mut out = Vec::new();
-        for shard in 0..DUE_SHARDS {
-            let mut start = None;
-            loop {
-                self.usage.read_requests.fetch_add(1, Ordering::Relaxed);
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.tables.stats)
-                    .index_name(DIRTY_INDEX)
-                    .key_condition_expression("dirty_shard = :shard")
-                    .expression_attribute_values(":shard", s(format!("due#{shard:02}")))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(map_sdk_error)?;
-                self.usage.documented_read_units.fetch_add(
-                    units(page.items().iter().map(item_size).sum(), 8192),
-                    Ordering::Relaxed,
-                );
-                for item in page.items() {
-                    out.push(decode_stats(item)?);
-                }
-                start = page.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        let condition = "dirty_shard = :shard";
+        self.query_shards(
+            &self.tables.stats,
+            DIRTY_INDEX,
+            condition,
+            None,
+            decode_stats,
+        )
+        .await
     }
 
     async fn stats(
@@ -987,14 +985,7 @@ impl SchedulerStore for DynamoStore {
             .build()
             .map_err(|e| StoreError::Corrupt(format!("building Update: {e}")))?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        for review in reviews {
-            items.push(self.put(
-                &self.tables.reviews,
-                review_item(review),
-                "attribute_not_exists(review_id)",
-                None,
-            )?);
-        }
+        self.append_entries_and_reviews(&mut items, &[], reviews)?;
         self.transact(items).await
     }
 }

@@ -231,10 +231,12 @@ fn current_plan<'d>(
     Some((affiliate, plan))
 }
 
+/// Posts a new commission: its original ledger entry, its summary in the customer's state, and
+/// the link from the transaction it prices. Held when a review item disputes the attribution.
 #[allow(clippy::too_many_arguments)]
-fn new_commission(
+fn post_commission(
     ctx: &mut EventContext<'_>,
-    state: &CustomerState,
+    state: &mut CustomerState,
     affiliate_id: &str,
     plan: &Plan,
     source: CommissionSource,
@@ -243,8 +245,8 @@ fn new_commission(
     amount: Decimal,
     pricing: PricingContext,
     review_hold: Option<String>,
-    reason: &str,
-) -> Commission {
+    reason: &'static str,
+) -> (OutcomeKind, &'static str) {
     let entry_id = ctx.next_entry_id();
     let commission = Commission {
         commission_id: ctx.event.event_id.clone(),
@@ -281,7 +283,18 @@ fn new_commission(
         corrects: None,
         reason: reason.to_owned(),
     });
-    commission
+    if let Some(tx) = transaction_id.and_then(|t| state.transactions.get_mut(t)) {
+        tx.commission_id = Some(commission.commission_id.clone());
+    }
+    let held = commission.review_hold.is_some();
+    state
+        .commissions
+        .insert(commission.commission_id.clone(), commission);
+    if held {
+        (OutcomeKind::HeldForReview, "attribution_conflict")
+    } else {
+        (OutcomeKind::CommissionPosted, reason)
+    }
 }
 
 fn purchase(state: &mut CustomerState, p: &Purchase, ctx: &mut EventContext<'_>) -> Decision {
@@ -495,8 +508,7 @@ fn purchase(state: &mut CustomerState, p: &Purchase, ctx: &mut EventContext<'_>)
     if amount.is_zero() {
         return (OutcomeKind::NoCommission, "plan_pays_nothing", true);
     }
-    let held = review_hold.is_some();
-    let commission = new_commission(
+    let (kind, why) = post_commission(
         ctx,
         state,
         &affiliate_id,
@@ -509,17 +521,7 @@ fn purchase(state: &mut CustomerState, p: &Purchase, ctx: &mut EventContext<'_>)
         review_hold,
         "purchase",
     );
-    if let Some(tx) = state.transactions.get_mut(&p.transaction_id) {
-        tx.commission_id = Some(commission.commission_id.clone());
-    }
-    state
-        .commissions
-        .insert(commission.commission_id.clone(), commission);
-    if held {
-        (OutcomeKind::HeldForReview, "attribution_conflict", true)
-    } else {
-        (OutcomeKind::CommissionPosted, "purchase", true)
-    }
+    (kind, why, true)
 }
 
 fn self_referral(
@@ -697,8 +699,7 @@ fn reset(state: &mut CustomerState, r: &Reset, ctx: &mut EventContext<'_>) -> De
     if amount.is_zero() {
         return (OutcomeKind::NoCommission, "plan_pays_nothing", true);
     }
-    let held = review_hold.is_some();
-    let commission = new_commission(
+    let (kind, why) = post_commission(
         ctx,
         state,
         &affiliate_id,
@@ -711,17 +712,7 @@ fn reset(state: &mut CustomerState, r: &Reset, ctx: &mut EventContext<'_>) -> De
         review_hold,
         "reset",
     );
-    if let Some(tx) = state.transactions.get_mut(&r.transaction_id) {
-        tx.commission_id = Some(commission.commission_id.clone());
-    }
-    state
-        .commissions
-        .insert(commission.commission_id.clone(), commission);
-    if held {
-        (OutcomeKind::HeldForReview, "attribution_conflict", true)
-    } else {
-        (OutcomeKind::CommissionPosted, "reset", true)
-    }
+    (kind, why, true)
 }
 
 fn has_revshare_override(plan: &Plan) -> bool {
@@ -782,8 +773,10 @@ fn milestone_event(
         qualified_in_month: affiliate.qualified_in(&month_of(event.occurred_at)),
         quality_tier: affiliate.quality_tier.clone(),
     };
-    let held = review_hold.is_some();
-    let commission = new_commission(
+    if let Some(ch) = state.challenges.get_mut(challenge_id) {
+        ch.milestones_paid.insert(kind);
+    }
+    let (outcome, why) = post_commission(
         ctx,
         state,
         &affiliate_id,
@@ -796,17 +789,7 @@ fn milestone_event(
         review_hold,
         kind.as_str(),
     );
-    if let Some(ch) = state.challenges.get_mut(challenge_id) {
-        ch.milestones_paid.insert(kind);
-    }
-    state
-        .commissions
-        .insert(commission.commission_id.clone(), commission);
-    if held {
-        (OutcomeKind::HeldForReview, "attribution_conflict", false)
-    } else {
-        (OutcomeKind::CommissionPosted, kind.as_str(), false)
-    }
+    (outcome, why, false)
 }
 
 fn refund(state: &mut CustomerState, r: &Refund, ctx: &mut EventContext<'_>) -> Decision {
