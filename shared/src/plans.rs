@@ -247,8 +247,7 @@ impl Plan {
             .chain(
                 ctx.quality_tier
                     .as_ref()
-                    .and_then(|t| self.quality_tiers.get(t))
-                    .into_iter(),
+                    .and_then(|t| self.quality_tiers.get(t)),
             )
             .chain(
                 self.promotions

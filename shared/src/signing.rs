@@ -7,11 +7,10 @@
 
 use std::fmt;
 
-use aws_lc_rs::hmac;
+use aws_lc_rs::{constant_time, hmac};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use subtle::ConstantTimeEq;
 
 /// Timestamps further than this from "now", in either direction, are rejected (replay guard).
 pub const TIMESTAMP_TOLERANCE_SECONDS: i64 = 5 * 60;
@@ -153,11 +152,11 @@ impl Verifier {
         let candidates = parse_signature_list(list)?;
         let matched = self.secrets.iter().any(|secret| {
             let expected = secret.mac(id, ts_text, body);
-            // Check every candidate without early exit so timing does not say which one matched.
-            candidates
-                .iter()
-                .fold(subtle::Choice::from(0), |acc, c| acc | c.ct_eq(&expected))
-                .into()
+            // Check every candidate without early exit so timing does not say which one matched;
+            // each comparison is aws-lc's constant-time CRYPTO_memcmp.
+            candidates.iter().fold(false, |matched, candidate| {
+                matched | constant_time::verify_slices_are_equal(candidate, &expected).is_ok()
+            })
         });
         if matched {
             Ok(Verified { id, timestamp })

@@ -128,7 +128,7 @@ async fn deliver(
     let d = Delivery::signed(
         event_type.as_str(),
         id,
-        &body.to_string(),
+        body.to_string(),
         Utc::now(),
         &local_signing_secret(),
     );
@@ -204,7 +204,7 @@ async fn rejected_webhooks_leave_no_trace_on_the_queue() {
     let mut unsigned = Delivery::signed(
         "purchase",
         id,
-        &body.to_string(),
+        body.to_string(),
         Utc::now(),
         &local_signing_secret(),
     );
@@ -214,7 +214,7 @@ async fn rejected_webhooks_leave_no_trace_on_the_queue() {
     let invalid = Delivery::signed(
         "purchase",
         "it-invalid",
-        &bad.to_string(),
+        bad.to_string(),
         Utc::now(),
         &local_signing_secret(),
     );
@@ -240,7 +240,7 @@ async fn when_the_queue_is_unavailable_the_sender_gets_503_and_a_retry_succeeds(
     let d = Delivery::signed(
         "purchase",
         id,
-        &body.to_string(),
+        body.to_string(),
         Utc::now(),
         &local_signing_secret(),
     );
@@ -275,7 +275,7 @@ async fn secrets_come_from_secrets_manager_and_rotate_at_the_next_cold_start() {
         ("rot-old", local_signing_secret()),
         ("rot-new", next.to_owned()),
     ] {
-        let d = Delivery::signed("purchase", id, &body.to_string(), Utc::now(), &key);
+        let d = Delivery::signed("purchase", id, body.to_string(), Utc::now(), &key);
         assert_eq!(
             response_parts(handle_webhook(&ingest, d.lambda_request()).await).0,
             202,

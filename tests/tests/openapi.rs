@@ -69,7 +69,7 @@ async fn post(event_type: EventType, id: &str, body: &Value) -> (u16, Value) {
     let d = Delivery::signed(
         event_type.as_str(),
         id,
-        &body.to_string(),
+        body.to_string(),
         now(),
         &local_signing_secret(),
     );

@@ -50,7 +50,7 @@ fn resources_of<'a>(t: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
         .collect()
 }
 
-fn webhook_function<'a>(t: &'a Value, event_type: EventType) -> (&'a String, &'a Value) {
+fn webhook_function(t: &Value, event_type: EventType) -> (&String, &Value) {
     let path = format!("/webhooks/{event_type}");
     let matches: Vec<_> = resources_of(t, "AWS::Serverless::Function")
         .into_iter()

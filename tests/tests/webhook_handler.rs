@@ -385,7 +385,7 @@ async fn an_evaluation_with_an_unknown_status_is_rejected() {
     let d = Delivery::signed(
         "evaluation",
         "evt-eval",
-        &body.to_string(),
+        body.to_string(),
         now(),
         &local_signing_secret(),
     );
@@ -405,7 +405,7 @@ async fn each_endpoint_accepts_only_its_own_event_type() {
     let d = Delivery::signed(
         "refund",
         "evt-wrong",
-        &purchase_body().to_string(),
+        purchase_body().to_string(),
         now(),
         &local_signing_secret(),
     );

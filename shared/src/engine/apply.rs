@@ -530,10 +530,7 @@ fn self_referral(
     affiliate_id: &str,
 ) -> Option<String> {
     let affiliate = ctx.directory.affiliate(affiliate_id)?;
-    let by_account = affiliate
-        .own_customer_ids
-        .iter()
-        .any(|c| *c == state.customer_id);
+    let by_account = affiliate.own_customer_ids.contains(&state.customer_id);
     let by_email = ctx
         .event
         .email_hash

@@ -3,7 +3,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::{EventPayload, EventType, ParsedBody};
+use super::{canonical_json, EventPayload, EventType, ParsedBody};
 
 /// Bumped when the envelope's shape changes incompatibly, so a consumer can refuse what it does
 /// not understand instead of misreading it.
@@ -31,17 +31,6 @@ pub struct EventEnvelope {
     pub payload: EventPayload,
 }
 
-/// The canonical content: serialized from typed fields in a fixed order, so two bodies that differ
-/// only in whitespace, key order or the textual form of a timestamp's offset are the same content.
-#[derive(Serialize)]
-struct Content<'a> {
-    customer_id: &'a str,
-    #[serde(serialize_with = "rfc3339")]
-    occurred_at: DateTime<Utc>,
-    email_hash: &'a Option<String>,
-    payload: &'a EventPayload,
-}
-
 /// An envelope ready for the queue: its JSON and the facts the queue needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedEnvelope {
@@ -53,57 +42,40 @@ pub struct SealedEnvelope {
     pub json: String,
 }
 
-/// Serializes the content once, hashes those bytes, and splices the same bytes into the envelope
-/// (the envelope is the content object with the metadata fields in front). One serialization and
-/// one hash per event: this is on every webhook's path.
+/// Writes the canonical content once, hashes those bytes, and appends the metadata fields to the
+/// same buffer (the envelope is the content object with the metadata fields after it). One
+/// serialization, one hash and one buffer per event: this is on every webhook's path. The content
+/// is serialized from typed fields in a fixed order, so two bodies that differ only in
+/// whitespace, key order or the textual form of a timestamp's offset are the same content.
 pub fn seal(event_id: &str, received_at: DateTime<Utc>, body: ParsedBody) -> SealedEnvelope {
     let event_type = body.payload.event_type();
-    let content = serde_json::to_string(&Content {
-        customer_id: &body.customer_id,
-        occurred_at: body.occurred_at,
-        email_hash: &body.email_hash,
-        payload: &body.payload,
-    })
-    .expect("serializing plain data cannot fail");
-    let content_hash = blake3::hash(content.as_bytes()).to_hex().to_string();
-    // `{metadata…}` + `,` + `content…}`: both are non-empty JSON objects from serde_json.
-    let mut json = Vec::with_capacity(content.len() + 256);
-    serde_json::to_writer(
+    // Room for a typical envelope (a 1 KB body plus metadata) so the buffer is not regrown.
+    let mut json = Vec::with_capacity(ENVELOPE_CAPACITY_HINT);
+    canonical_json::write_content(&mut json, &body);
+    let content_hash = blake3::hash(&json).to_hex().to_string();
+    json.pop(); // the content's closing brace: the metadata fields go in the same object
+    canonical_json::write_metadata_fields(
         &mut json,
-        &Metadata {
-            schema_version: ENVELOPE_SCHEMA_VERSION,
-            event_id,
-            event_type,
-            received_at,
-            content_hash: &content_hash,
-        },
-    )
-    .expect("serializing plain data cannot fail");
-    json.pop();
-    json.push(b',');
-    json.extend_from_slice(&content.as_bytes()[1..]);
-    let json = String::from_utf8(json).expect("serde_json writes UTF-8");
+        ENVELOPE_SCHEMA_VERSION,
+        event_id,
+        event_type,
+        &received_at,
+        &content_hash,
+    );
+    json.push(b'}');
     SealedEnvelope {
         event_id: event_id.to_owned(),
         event_type,
         customer_id: body.customer_id,
         content_hash,
-        json,
+        json: String::from_utf8(json).expect("the envelope writer writes UTF-8"),
     }
 }
 
-#[derive(Serialize)]
-struct Metadata<'a> {
-    schema_version: u32,
-    event_id: &'a str,
-    event_type: EventType,
-    #[serde(serialize_with = "rfc3339")]
-    received_at: DateTime<Utc>,
-    content_hash: &'a str,
-}
+const ENVELOPE_CAPACITY_HINT: usize = 2048;
 
-/// RFC 3339 in UTC with as many fractional digits as needed, the same text chrono's own
-/// serializer writes, without going through `core::fmt` (this is on every webhook's path).
+/// RFC 3339 in UTC with as many fractional digits as needed: the same text chrono's own
+/// serializer writes, and what the canonical content writer writes.
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }

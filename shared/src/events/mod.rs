@@ -1,6 +1,7 @@
 //! Lifecycle events: the six webhook types, their typed payloads, and the normalized envelope
 //! that travels on the queue.
 
+mod canonical_json;
 mod envelope;
 mod fast;
 mod fields;
