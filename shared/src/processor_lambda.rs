@@ -7,15 +7,12 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use tracing::{error, warn};
 
 use crate::adapters::dynamo::{DynamoStore, Tables};
+pub use crate::adapters::dynamo::{
+    CUSTOMERS_TABLE_VAR, DIRECTORY_TABLE_VAR, EMAIL_MATCHES_TABLE_VAR, EVENTS_TABLE_VAR,
+    LEDGER_TABLE_VAR, REVIEWS_TABLE_VAR, STATS_TABLE_VAR,
+};
 use crate::processor::{BatchRecord, Processor, ProcessorStore, RecordFailure};
 
-pub const CUSTOMERS_TABLE_VAR: &str = "CUSTOMERS_TABLE";
-pub const EVENTS_TABLE_VAR: &str = "EVENTS_TABLE";
-pub const LEDGER_TABLE_VAR: &str = "LEDGER_TABLE";
-pub const REVIEWS_TABLE_VAR: &str = "REVIEWS_TABLE";
-pub const EMAIL_MATCHES_TABLE_VAR: &str = "EMAIL_MATCHES_TABLE";
-pub const DIRECTORY_TABLE_VAR: &str = "DIRECTORY_TABLE";
-pub const STATS_TABLE_VAR: &str = "STATS_TABLE";
 pub const DEAD_LETTER_QUEUE_URL_VAR: &str = "EVENT_DLQ_URL";
 
 /// Message attribute on a dead-lettered poison message saying why.

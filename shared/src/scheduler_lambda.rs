@@ -5,13 +5,13 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 
-use crate::adapters::dynamo::{DynamoStore, Tables};
-use crate::processor_lambda::{
-    CUSTOMERS_TABLE_VAR, LEDGER_TABLE_VAR, REVIEWS_TABLE_VAR, STATS_TABLE_VAR,
+use crate::adapters::dynamo::{
+    DynamoStore, Tables, CUSTOMERS_TABLE_VAR, LEDGER_TABLE_VAR, REVIEWS_TABLE_VAR, STATS_TABLE_VAR,
 };
 use crate::quality::AnomalyRules;
 use crate::scheduler::{
-    anomaly_rules_from_env, run_tick, tick_config_from_env, SchedulerStore, TickConfig, TickReport,
+    anomaly_rules_from_env, concurrent_writes_from_env, run_tick, tick_config_from_env,
+    SchedulerStore, TickConfig, TickReport,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -72,10 +72,12 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
     let config = tick_config_from_env().map_err(SchedulerError::Config)?;
     let rules = anomaly_rules_from_env().map_err(SchedulerError::Config)?;
+    let writes = concurrent_writes_from_env().map_err(SchedulerError::Config)?;
     let tables = scheduler_tables_from_env()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store =
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables).with_tick_config(config);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables)
+        .with_tick_config(config)
+        .with_concurrent_writes(writes);
     let (store, config, rules) = (&store, &config, &rules);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {

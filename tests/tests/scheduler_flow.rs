@@ -11,6 +11,7 @@ use shared::processor::StoreError;
 use shared::quality::{QualityScore, StatsRecord};
 use shared::scheduler::{CustomerTick, SchedulerStore};
 use shared::scheduler_lambda::handle_tick;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use system_tests::{workspace_root, LocalStack, Webhooks};
 use tokio::sync::{Barrier, Mutex};
 
@@ -317,4 +318,128 @@ async fn a_refund_landing_between_a_ticks_read_and_write_wins_and_the_commission
         .map(|r| r.kind.clone())
         .collect();
     assert_eq!(kinds, vec!["commission", "cancellation"]);
+}
+
+/// The template's default `TickConcurrentWrites`.
+const WRITES: usize = 16;
+
+/// Takes `WRITES` customer writes at once, as DynamoDB does, and counts how many the tick keeps
+/// in flight. Each write is held for a moment so that writes issued together are seen together,
+/// then passed to moto one at a time: moto cannot take concurrent transactions (it deep-copies a
+/// table per transaction and restores the copy if one fails, losing a concurrent one's writes).
+struct CountInFlight<'a, S> {
+    inner: &'a S,
+    now: AtomicUsize,
+    most: AtomicUsize,
+    moto: Mutex<()>,
+}
+
+impl<S: SchedulerStore> SchedulerStore for CountInFlight<'_, S> {
+    fn concurrent_writes(&self) -> usize {
+        WRITES
+    }
+    async fn due_customers(&self, now: DateTime<Utc>) -> Result<Vec<CustomerState>, StoreError> {
+        self.inner.due_customers(now).await
+    }
+    async fn commit_tick(
+        &self,
+        expected: u64,
+        state: &CustomerState,
+        tick: &CustomerTick,
+    ) -> Result<(), StoreError> {
+        let in_flight = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(in_flight, Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let written = {
+            let _one_at_a_time = self.moto.lock().await;
+            self.inner.commit_tick(expected, state, tick).await
+        };
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        written
+    }
+    async fn dirty_stats(&self) -> Result<Vec<StatsRecord>, StoreError> {
+        self.inner.dirty_stats().await
+    }
+    async fn stats(
+        &self,
+        affiliate_id: &str,
+        month: &str,
+    ) -> Result<Option<StatsRecord>, StoreError> {
+        self.inner.stats(affiliate_id, month).await
+    }
+    async fn commit_score(
+        &self,
+        record: &StatsRecord,
+        score: &QualityScore,
+        reviews: &[ReviewItem],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.commit_score(record, score, reviews, now).await
+    }
+}
+
+#[tokio::test]
+async fn a_backlog_is_written_several_customers_at_a_time_and_each_exactly_once() {
+    let stack = LocalStack::fresh().await;
+    let hooks = Webhooks::new(&stack).await;
+    let harness = stack.processor();
+    let customers = 2 * WRITES + 5;
+    let bought = (Utc::now() - Duration::hours(1))
+        .with_nanosecond(0)
+        .unwrap();
+    for i in 0..customers {
+        let (status, _) = hooks
+            .send(
+                EventType::Purchase,
+                &format!("bl-{i}"),
+                &purchase(&format!("cust-bl-{i}"), bought, &format!("tx-bl-{i}")),
+            )
+            .await;
+        assert_eq!(status, 202);
+    }
+    assert_eq!(
+        stack.run_trigger(&harness, &harness.store, 50).await.failed,
+        0
+    );
+    let counted = CountInFlight {
+        inner: &harness.store,
+        now: AtomicUsize::new(0),
+        most: AtomicUsize::new(0),
+        moto: Mutex::new(()),
+    };
+    let end = bought + Duration::hours(48);
+    let rules = stack.anomaly_rules();
+    let report = handle_tick(
+        &counted,
+        &harness.config.tick_config,
+        &rules,
+        scheduled_event(end),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            report.customers_changed,
+            report.approvals,
+            report.raced,
+            report.failed
+        ),
+        (customers, customers, 0, 0),
+        "{report:?}"
+    );
+    // In parallel, and never more at once than the bound.
+    assert_eq!(counted.most.load(Ordering::SeqCst), WRITES);
+    let ledger = stack.ledger(&harness).await;
+    let mut approved: Vec<&str> = ledger
+        .iter()
+        .filter(|r| r.kind == "approval")
+        .map(|r| r.commission_id.as_str())
+        .collect();
+    approved.sort_unstable();
+    approved.dedup();
+    assert_eq!(approved.len(), customers, "one approval per commission");
+    assert_eq!(
+        ledger.iter().filter(|r| r.kind == "approval").count(),
+        customers
+    );
 }

@@ -460,7 +460,15 @@ fn the_scheduler_runs_on_a_schedule_with_retries_a_dead_letter_queue_and_query_o
             "ANOMALY_CHARGEBACK_RATE_ABOVE": {"Ref": "AnomalyChargebackRateAbove"},
             "ANOMALY_MIN_PURCHASES": {"Ref": "AnomalyMinPurchases"},
             "ANOMALY_SELF_REFERRALS_AT_LEAST": {"Ref": "AnomalySelfReferralsAtLeast"},
+            "TICK_CONCURRENT_WRITES": {"Ref": "TickConcurrentWrites"},
         })
+    );
+    // the write concurrency is bounded as the code bounds it
+    let writes = &t["Parameters"]["TickConcurrentWrites"];
+    assert_eq!(writes["MinValue"], 1);
+    assert_eq!(
+        writes["MaxValue"],
+        shared::scheduler::MAX_CONCURRENT_WRITES as u64
     );
     // processor and scheduler agree on the time rule they both depend on
     assert_eq!(

@@ -28,6 +28,15 @@ const BATCH_GET_LIMIT: usize = 100;
 /// Retries of keys DynamoDB left unprocessed (it does so under throttling).
 const UNPROCESSED_RETRIES: u32 = 5;
 
+/// The environment variables that name each table (the template sets them per function).
+pub const CUSTOMERS_TABLE_VAR: &str = "CUSTOMERS_TABLE";
+pub const EVENTS_TABLE_VAR: &str = "EVENTS_TABLE";
+pub const LEDGER_TABLE_VAR: &str = "LEDGER_TABLE";
+pub const REVIEWS_TABLE_VAR: &str = "REVIEWS_TABLE";
+pub const EMAIL_MATCHES_TABLE_VAR: &str = "EMAIL_MATCHES_TABLE";
+pub const DIRECTORY_TABLE_VAR: &str = "DIRECTORY_TABLE";
+pub const STATS_TABLE_VAR: &str = "STATS_TABLE";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
     pub customers: String,
@@ -102,6 +111,7 @@ pub struct DynamoStore {
     tables: Tables,
     usage: std::sync::Arc<Usage>,
     tick_config: TickConfig,
+    concurrent_writes: usize,
 }
 
 /// The sparse index of customers with scheduler work: `due_shard` (one of DUE_SHARDS values,
@@ -211,7 +221,15 @@ impl DynamoStore {
             tables,
             usage: Default::default(),
             tick_config: TickConfig::default(),
+            concurrent_writes: 1,
         }
+    }
+
+    /// How many customer writes a scheduler tick keeps in flight (1 unless set: moto, the local
+    /// stand-in, cannot take concurrent transactions; DynamoDB can).
+    pub fn with_concurrent_writes(mut self, writes: usize) -> Self {
+        self.concurrent_writes = writes;
+        self
     }
 
     /// The scheduler's time rules, which decide when a customer next has work due.
@@ -887,6 +905,10 @@ impl DynamoStore {
 }
 
 impl SchedulerStore for DynamoStore {
+    fn concurrent_writes(&self) -> usize {
+        self.concurrent_writes
+    }
+
     async fn due_customers(
         &self,
         now: chrono::DateTime<chrono::Utc>,

@@ -44,6 +44,27 @@ pub fn tick_config_from_env() -> Result<TickConfig, String> {
     })
 }
 
+/// Customer writes a tick keeps in flight at once (template parameter `TickConcurrentWrites`).
+pub const TICK_CONCURRENT_WRITES_VAR: &str = "TICK_CONCURRENT_WRITES";
+
+pub fn concurrent_writes_from_env() -> Result<usize, String> {
+    let text = std::env::var(TICK_CONCURRENT_WRITES_VAR)
+        .map_err(|_| format!("environment variable {TICK_CONCURRENT_WRITES_VAR} is not set"))?;
+    parse_concurrent_writes(&text)
+}
+
+fn parse_concurrent_writes(text: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_CONCURRENT_WRITES).contains(n))
+        .ok_or_else(|| {
+            format!("{TICK_CONCURRENT_WRITES_VAR} must be a whole number from 1 to {MAX_CONCURRENT_WRITES}")
+        })
+}
+
+/// The template's bound too: beyond this a tick would burst the table instead of draining it.
+pub const MAX_CONCURRENT_WRITES: usize = 64;
+
 /// The anomaly rules' thresholds from the environment (set by template.yaml parameters).
 pub fn anomaly_rules_from_env() -> Result<crate::quality::AnomalyRules, String> {
     let read = |name: &str| -> Result<rust_decimal::Decimal, String> {
@@ -153,4 +174,19 @@ pub fn next_due(state: &CustomerState, config: &TickConfig) -> Option<DateTime<U
         .into_iter()
         .flatten()
         .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_writes_are_a_bounded_whole_number() {
+        assert_eq!(parse_concurrent_writes("1"), Ok(1));
+        assert_eq!(parse_concurrent_writes("64"), Ok(MAX_CONCURRENT_WRITES));
+        for bad in ["0", "65", "-1", "4.5", "", "sixteen"] {
+            let err = parse_concurrent_writes(bad).unwrap_err();
+            assert!(err.contains("from 1 to 64"), "{bad:?}: {err}");
+        }
+    }
 }

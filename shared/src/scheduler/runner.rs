@@ -1,12 +1,13 @@
 //! One tick over the store: read the customers whose work is due (a query of a sparse index, so
 //! the cost follows what is due, not the table), apply the time rules, and write each changed
-//! customer atomically, conditional on the version read. Two ticks at once, or a tick racing the
-//! processor, cannot both write: the loser's condition fails and it leaves that customer to the
-//! writer that won (or to the next tick).
+//! customer atomically, conditional on the version read, several customers at a time. Two ticks
+//! at once, or a tick racing the processor, cannot both write: the loser's condition fails and it
+//! leaves that customer to the writer that won (or to the next tick).
 
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
 use tracing::{info, warn};
 
 use super::{tick_customer, CustomerTick, TickConfig};
@@ -17,6 +18,12 @@ use crate::quality::{
 };
 
 pub trait SchedulerStore {
+    /// How many `commit_tick` calls the store takes at once. Different customers never contend,
+    /// so on DynamoDB a backlog of due work is written several customers at a time instead of one
+    /// round trip after another; 1 (the default) writes them in turn.
+    fn concurrent_writes(&self) -> usize {
+        1
+    }
     /// Customers with scheduler work due at or before `now`. May be slightly stale (an index):
     /// every write is conditional on the version returned here.
     fn due_customers(
@@ -82,13 +89,21 @@ pub async fn run_tick<S: SchedulerStore>(
         customers_due: due.len(),
         ..TickReport::default()
     };
-    for mut state in due {
-        let expected = state.version;
-        let tick = tick_customer(&mut state, now, config);
-        if !tick.changed() {
-            continue;
-        }
-        match store.commit_tick(expected, &state, &tick).await {
+    let changed: Vec<(u64, CustomerState, CustomerTick)> = due
+        .into_iter()
+        .filter_map(|mut state| {
+            let expected = state.version;
+            let tick = tick_customer(&mut state, now, config);
+            tick.changed().then_some((expected, state, tick))
+        })
+        .collect();
+    let mut writes = stream::iter(&changed)
+        .map(|(expected, state, tick)| async move {
+            (state, tick, store.commit_tick(*expected, state, tick).await)
+        })
+        .buffer_unordered(store.concurrent_writes().max(1));
+    while let Some((state, tick, written)) = writes.next().await {
+        match written {
             Ok(()) => {
                 report.customers_changed += 1;
                 report.approvals += tick.approvals.len();
