@@ -15,6 +15,32 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use system_tests::{workspace_root, LocalStack, Webhooks};
 use tokio::sync::{Barrier, Mutex};
 
+/// The quality-score half of `SchedulerStore`, handed straight to the wrapped store by the test
+/// wrappers that only change the customer half.
+macro_rules! scores_pass_through {
+    () => {
+        async fn dirty_stats(&self) -> Result<Vec<StatsRecord>, StoreError> {
+            self.inner.dirty_stats().await
+        }
+        async fn stats(
+            &self,
+            affiliate_id: &str,
+            month: &str,
+        ) -> Result<Option<StatsRecord>, StoreError> {
+            self.inner.stats(affiliate_id, month).await
+        }
+        async fn commit_score(
+            &self,
+            record: &StatsRecord,
+            score: &QualityScore,
+            reviews: &[ReviewItem],
+            now: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            self.inner.commit_score(record, score, reviews, now).await
+        }
+    };
+}
+
 /// Two ticks "at once": each reads, waits until the other has read too, then writes. Writes go
 /// one at a time because moto, unlike DynamoDB, does not make a conditional write atomic against
 /// a concurrent one; DynamoDB serializes writes to an item, and that is what this models.
@@ -243,25 +269,7 @@ impl<S: SchedulerStore> SchedulerStore for PauseAfterRead<'_, S> {
     ) -> Result<(), StoreError> {
         self.inner.commit_tick(expected, state, tick).await
     }
-    async fn dirty_stats(&self) -> Result<Vec<StatsRecord>, StoreError> {
-        self.inner.dirty_stats().await
-    }
-    async fn stats(
-        &self,
-        affiliate_id: &str,
-        month: &str,
-    ) -> Result<Option<StatsRecord>, StoreError> {
-        self.inner.stats(affiliate_id, month).await
-    }
-    async fn commit_score(
-        &self,
-        record: &StatsRecord,
-        score: &QualityScore,
-        reviews: &[ReviewItem],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.inner.commit_score(record, score, reviews, now).await
-    }
+    scores_pass_through!();
 }
 
 #[tokio::test]
@@ -357,25 +365,7 @@ impl<S: SchedulerStore> SchedulerStore for CountInFlight<'_, S> {
         self.now.fetch_sub(1, Ordering::SeqCst);
         written
     }
-    async fn dirty_stats(&self) -> Result<Vec<StatsRecord>, StoreError> {
-        self.inner.dirty_stats().await
-    }
-    async fn stats(
-        &self,
-        affiliate_id: &str,
-        month: &str,
-    ) -> Result<Option<StatsRecord>, StoreError> {
-        self.inner.stats(affiliate_id, month).await
-    }
-    async fn commit_score(
-        &self,
-        record: &StatsRecord,
-        score: &QualityScore,
-        reviews: &[ReviewItem],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.inner.commit_score(record, score, reviews, now).await
-    }
+    scores_pass_through!();
 }
 
 #[tokio::test]
