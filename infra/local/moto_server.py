@@ -12,8 +12,11 @@ import sys
 
 from moto.server import ThreadedMotoServer
 
+import moto_patches
+
 
 def main():
+    moto_patches.apply()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

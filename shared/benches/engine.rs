@@ -1,6 +1,6 @@
 //! Processor domain throughput: events per second on one core through the pure core the
-//! processor runs per event (admission check, `apply_event` on the customer's state, directory
-//! update), without I/O. Thread CPU time, median of several rounds.
+//! processor runs per event (admission check, `apply_event` on the customer's view, settling the
+//! records it changed, directory update), without I/O. Thread CPU time, median of several rounds.
 //!
 //! Run: `cargo bench -p shared --bench engine` (also part of `./infra/bench`).
 
@@ -16,7 +16,7 @@ use std::hint::black_box;
 use cpu_time::thread_cpu_time;
 
 use chrono::Duration as Span;
-use shared::engine::{admit, apply_event, Admission, CustomerState, SeenEvent};
+use shared::engine::{admit, apply_event, Admission, CustomerHead, CustomerView, SeenEvent};
 use shared::events::{DisputeStatus, EventEnvelope};
 use support::*;
 
@@ -90,7 +90,7 @@ fn main() {
     let events = traffic();
     let run = || {
         let mut directory = directory();
-        let mut states: HashMap<String, CustomerState> = HashMap::with_capacity(CUSTOMERS);
+        let mut views: HashMap<String, CustomerView> = HashMap::with_capacity(CUSTOMERS);
         let mut seen: HashMap<String, SeenEvent> = HashMap::with_capacity(events.len());
         let mut entries = 0usize;
         let start = thread_cpu_time();
@@ -98,10 +98,12 @@ fn main() {
             if admit(seen.get(&event.event_id), event) != Admission::Apply {
                 continue;
             }
-            let state = states
+            let view = views
                 .entry(event.customer_id.clone())
-                .or_insert_with(|| CustomerState::new(&event.customer_id));
-            let applied = apply_event(state, event, &directory).unwrap();
+                .or_insert_with(|| CustomerView::complete(CustomerHead::new(&event.customer_id)));
+            let applied = apply_event(view, event, &directory).unwrap();
+            black_box(view.changed_records());
+            view.settle();
             entries += applied.entries.len();
             directory.absorb(&applied);
             seen.insert(

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::Reason;
 use crate::money::Currency;
 use crate::plans::{MilestoneKind, PricingContext};
 
@@ -99,33 +100,55 @@ pub struct LedgerEntry {
     pub effective_at: DateTime<Utc>,
     /// For corrections and status entries: the commission's original entry.
     pub corrects: Option<String>,
-    pub reason: String,
+    pub reason: Reason,
 }
 
-/// The engine's running summary of one commission (kept in the customer's state item, so a
-/// refund or chargeback never reads ledger entries back).
+/// The engine's running summary of one commission, kept in the record of what it prices (a
+/// transaction, or a challenge for milestones), so a refund or chargeback never reads ledger
+/// entries back. Stored with short names: it is engine state, not what finance reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Commission {
+    #[serde(rename = "id")]
     pub commission_id: String,
+    #[serde(rename = "oe")]
     pub original_entry_id: String,
+    #[serde(rename = "a")]
     pub affiliate_id: String,
+    #[serde(rename = "pl")]
     pub plan_id: String,
+    #[serde(rename = "pv")]
     pub plan_version: u32,
+    #[serde(rename = "src")]
     pub source: CommissionSource,
+    #[serde(rename = "ch")]
     pub challenge_id: String,
     /// The purchase or reset transaction priced, if any (milestones have none).
+    #[serde(rename = "tx", default, skip_serializing_if = "Option::is_none")]
     pub transaction_id: Option<String>,
+    #[serde(rename = "cur")]
     pub currency: Currency,
+    #[serde(rename = "o")]
     pub original: Decimal,
     /// Original plus every correction so far; never below zero.
+    #[serde(rename = "n")]
     pub net: Decimal,
+    #[serde(rename = "pr")]
     pub pricing: PricingContext,
+    #[serde(rename = "co")]
     pub cooling_off_ends_at: DateTime<Utc>,
+    #[serde(rename = "ap", default, skip_serializing_if = "is_false")]
     pub approved: bool,
+    #[serde(rename = "dh", default, skip_serializing_if = "is_false")]
     pub dispute_hold: bool,
     /// The review item holding it, while the attribution is disputed.
+    #[serde(rename = "rh", default, skip_serializing_if = "Option::is_none")]
     pub review_hold: Option<String>,
+    #[serde(rename = "tm", default, skip_serializing_if = "Option::is_none")]
     pub terminal: Option<CommissionStatus>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 impl Commission {

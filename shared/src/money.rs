@@ -247,6 +247,36 @@ pub enum AmountError {
     NotPositive,
     #[error("has more decimal places than {currency} allows ({allowed})")]
     TooPrecise { currency: String, allowed: u8 },
+    #[error("must not exceed {MAX_AMOUNT}")]
+    TooLarge,
+}
+
+/// The largest amount accepted anywhere (a webhook's amount, a plan's fixed amounts): a trillion
+/// units of any currency, far above any challenge, reset or commission, and far enough below
+/// `Decimal`'s range (about 7.9 × 10^28) that no sum, percentage or count of them can overflow.
+/// Amounts above it are sender bugs; accepting them would only move the failure further in.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0);
+
+/// Money arithmetic that cannot panic: every operation on an amount goes through these, and an
+/// overflow (unreachable from bounded inputs, but never assumed) is an error the caller reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("money arithmetic overflowed")]
+pub struct MoneyOverflow;
+
+pub fn add(a: Decimal, b: Decimal) -> Result<Decimal, MoneyOverflow> {
+    a.checked_add(b).ok_or(MoneyOverflow)
+}
+
+pub fn sub(a: Decimal, b: Decimal) -> Result<Decimal, MoneyOverflow> {
+    a.checked_sub(b).ok_or(MoneyOverflow)
+}
+
+/// `amount × percent / 100`, exactly (unrounded).
+pub fn percent_of(amount: Decimal, percent: Decimal) -> Result<Decimal, MoneyOverflow> {
+    amount
+        .checked_mul(percent)
+        .and_then(|x| x.checked_div(Decimal::ONE_HUNDRED))
+        .ok_or(MoneyOverflow)
 }
 
 /// Whether zero is an acceptable amount (a fully discounted purchase is; a refund of nothing is not).
@@ -292,6 +322,9 @@ pub fn parse_amount_for(
     }
     if zero == ZeroAllowed::No && value.is_zero() {
         return Err(AmountError::NotPositive);
+    }
+    if value > MAX_AMOUNT {
+        return Err(AmountError::TooLarge);
     }
     if let Some(currency) = currency {
         if value.normalize().scale() > u32::from(currency.minor_units()) {
@@ -376,6 +409,8 @@ mod tests {
             ("NaN", AmountError::NotADecimal),
             ("", AmountError::NotADecimal),
             ("99999999999999999999999999999999", AmountError::NotADecimal),
+            ("70000000000000000000000000000", AmountError::TooLarge),
+            ("1000000000000.01", AmountError::TooLarge),
             ("0.00", AmountError::NotPositive),
             (
                 "1.001",
@@ -398,6 +433,26 @@ mod tests {
             Err(AmountError::TooPrecise { .. })
         ));
         assert!(parse_amount("100", jpy, ZeroAllowed::No).is_ok());
+    }
+
+    #[test]
+    fn the_largest_amount_is_a_trillion_and_is_accepted() {
+        assert_eq!(MAX_AMOUNT, Decimal::from(1_000_000_000_000u64));
+        assert_eq!(
+            parse_amount("1000000000000.00", usd(), ZeroAllowed::No),
+            Ok(Decimal::new(100_000_000_000_000, 2))
+        );
+    }
+
+    #[test]
+    fn checked_arithmetic_reports_overflow_instead_of_panicking() {
+        assert_eq!(add(Decimal::MAX, Decimal::ONE), Err(MoneyOverflow));
+        assert_eq!(sub(Decimal::MIN, Decimal::ONE), Err(MoneyOverflow));
+        assert_eq!(
+            percent_of(Decimal::MAX, Decimal::from(50)),
+            Err(MoneyOverflow)
+        );
+        assert_eq!(percent_of(MAX_AMOUNT, Decimal::ONE_HUNDRED), Ok(MAX_AMOUNT));
     }
 }
 

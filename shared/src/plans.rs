@@ -7,7 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::money::{round_commission, Currency};
+use crate::engine::Reason;
+use crate::money::{self, round_commission, Currency, MoneyOverflow, MAX_AMOUNT};
 
 /// One version of one plan. A new version is a new item; a published version never changes, so
 /// a commission's frozen `(plan_id, version)` always finds the terms it was computed under.
@@ -21,12 +22,20 @@ pub struct Plan {
     pub attribution_window_days: u32,
     /// How long a commission stays `pending` before it becomes payable (SPEC: 24–48 h).
     pub cooling_off_hours: u32,
-    /// CPA per challenge tier. A tier missing here earns no CPA.
+    /// CPA per challenge tier.
     #[serde(default)]
     pub cpa_by_tier: BTreeMap<String, Decimal>,
-    /// RevShare in percent of the purchase price (and reset fees when `resets_in_scope`).
+    /// CPA for a tier `cpa_by_tier` does not list. Without it such a tier earns no CPA.
+    #[serde(default)]
+    pub cpa_default: Option<Decimal>,
+    /// RevShare in percent of the purchase price (and of reset fees when `resets_in_scope` and
+    /// no `reset_revshare_percent` is set).
     #[serde(default)]
     pub revshare_percent: Option<Decimal>,
+    /// RevShare in percent of reset fees, when resets earn at another rate than purchases (or
+    /// only resets earn: leave `revshare_percent` out). Needs `resets_in_scope`.
+    #[serde(default)]
+    pub reset_revshare_percent: Option<Decimal>,
     #[serde(default)]
     pub resets_in_scope: bool,
     /// Fixed amounts paid at most once per challenge.
@@ -74,6 +83,11 @@ pub struct Qualification {
     /// Purchases made with one of these coupon codes earn nothing.
     #[serde(default)]
     pub excluded_coupons: Vec<String>,
+    /// A purchase of amount zero (a free challenge) earns nothing and does not count towards
+    /// performance steps, unless this is true: then it qualifies and earns its CPA (RevShare of
+    /// nothing is nothing).
+    #[serde(default)]
+    pub free_purchases_qualify: bool,
 }
 
 /// Rates that can replace the base ones. Where several apply, each component takes the best
@@ -85,7 +99,11 @@ pub struct Rates {
     #[serde(default)]
     pub revshare_percent: Option<Decimal>,
     #[serde(default)]
+    pub reset_revshare_percent: Option<Decimal>,
+    #[serde(default)]
     pub cpa_by_tier: BTreeMap<String, Decimal>,
+    #[serde(default)]
+    pub cpa_default: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,9 +138,12 @@ pub enum PlanError {
 /// later recalculation (partial refund, downgrade) prices under exactly the same terms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PricingContext {
+    #[serde(rename = "at")]
     pub occurred_at: DateTime<Utc>,
     /// The affiliate's qualified purchases in the event's month, including this one.
+    #[serde(rename = "q")]
     pub qualified_in_month: u32,
+    #[serde(rename = "qt", default, skip_serializing_if = "Option::is_none")]
     pub quality_tier: Option<String>,
 }
 
@@ -157,63 +178,80 @@ impl Plan {
         if self.attribution_window_days == 0 {
             return fail("attribution_window_days must be at least 1".into());
         }
-        let singles = [
-            self.milestones.evaluation_started,
-            self.milestones.evaluation_passed,
-            self.milestones.funded,
-            self.qualification.min_amount,
-        ];
-        let fixed = self
-            .cpa_by_tier
-            .values()
-            .chain(
-                self.quality_tiers
-                    .values()
-                    .flat_map(|r| r.cpa_by_tier.values()),
-            )
-            .chain(
-                self.performance_steps
-                    .iter()
-                    .flat_map(|s| s.rates.cpa_by_tier.values()),
-            )
-            .chain(
-                self.promotions
-                    .iter()
-                    .flat_map(|p| p.rates.cpa_by_tier.values()),
-            )
-            .chain(singles.iter().flatten());
-        for amount in fixed {
-            if amount.is_sign_negative() {
-                return fail(format!("amount {amount} is negative"));
+        let mut fixed: Vec<(String, Decimal)> = Vec::new();
+        let mut percents: Vec<(String, Decimal)> = Vec::new();
+        let mut rate_sets: Vec<(String, &Rates)> = Vec::new();
+        for (i, step) in self.performance_steps.iter().enumerate() {
+            rate_sets.push((format!("performance_steps[{i}].rates"), &step.rates));
+        }
+        for (tier, rates) in &self.quality_tiers {
+            rate_sets.push((format!("quality_tiers.{tier}"), rates));
+        }
+        for (i, promo) in self.promotions.iter().enumerate() {
+            rate_sets.push((format!("promotions[{i}].rates"), &promo.rates));
+        }
+        let base = self.base_rates();
+        for (path, rates) in std::iter::once((String::new(), &base)).chain(rate_sets) {
+            let at = |field: &str| {
+                if path.is_empty() {
+                    field.to_owned()
+                } else {
+                    format!("{path}.{field}")
+                }
+            };
+            for (tier, amount) in &rates.cpa_by_tier {
+                fixed.push((at(&format!("cpa_by_tier.{tier}")), *amount));
             }
-            if amount.scale() > u32::from(self.currency.minor_units()) {
+            if let Some(a) = rates.cpa_default {
+                fixed.push((at("cpa_default"), a));
+            }
+            if let Some(p) = rates.revshare_percent {
+                percents.push((at("revshare_percent"), p));
+            }
+            if let Some(p) = rates.reset_revshare_percent {
+                if !self.resets_in_scope {
+                    return fail(format!(
+                        "{} is set but resets_in_scope is false",
+                        at("reset_revshare_percent")
+                    ));
+                }
+                percents.push((at("reset_revshare_percent"), p));
+            }
+        }
+        let singles = [
+            (
+                "milestones.evaluation_started",
+                self.milestones.evaluation_started,
+            ),
+            (
+                "milestones.evaluation_passed",
+                self.milestones.evaluation_passed,
+            ),
+            ("milestones.funded", self.milestones.funded),
+            ("qualification.min_amount", self.qualification.min_amount),
+        ];
+        for (name, amount) in singles {
+            if let Some(a) = amount {
+                fixed.push((name.to_owned(), a));
+            }
+        }
+        for (field, amount) in fixed {
+            if amount.is_sign_negative() {
+                return fail(format!("{field}: amount {amount} is negative"));
+            }
+            if amount > MAX_AMOUNT {
+                return fail(format!("{field}: amount {amount} exceeds {MAX_AMOUNT}"));
+            }
+            if amount.normalize().scale() > u32::from(self.currency.minor_units()) {
                 return fail(format!(
-                    "amount {amount} has more decimals than {} allows",
+                    "{field}: amount {amount} has more decimals than {} allows",
                     self.currency
                 ));
             }
         }
-        let percents = self
-            .revshare_percent
-            .iter()
-            .chain(
-                self.quality_tiers
-                    .values()
-                    .filter_map(|r| r.revshare_percent.as_ref()),
-            )
-            .chain(
-                self.performance_steps
-                    .iter()
-                    .filter_map(|s| s.rates.revshare_percent.as_ref()),
-            )
-            .chain(
-                self.promotions
-                    .iter()
-                    .filter_map(|p| p.rates.revshare_percent.as_ref()),
-            );
-        for pct in percents {
-            if pct.is_sign_negative() || *pct > Decimal::ONE_HUNDRED {
-                return fail(format!("percentage {pct} is outside 0..=100"));
+        for (field, pct) in percents {
+            if pct.is_sign_negative() || pct > Decimal::ONE_HUNDRED {
+                return fail(format!("{field}: percentage {pct} is outside 0..=100"));
             }
         }
         for promo in &self.promotions {
@@ -232,59 +270,85 @@ impl Plan {
         Duration::days(i64::from(self.attribution_window_days))
     }
 
-    /// The rates in force for this context: each component the best of the base and every
-    /// applicable override.
-    fn rates_for(&self, ctx: &PricingContext) -> Rates {
-        let mut best = Rates {
+    fn base_rates(&self) -> Rates {
+        Rates {
             revshare_percent: self.revshare_percent,
+            reset_revshare_percent: self.reset_revshare_percent,
             cpa_by_tier: self.cpa_by_tier.clone(),
-        };
-        let overrides = self
+            cpa_default: self.cpa_default,
+        }
+    }
+
+    /// The base rates and every override that applies in this context.
+    fn applicable_rates<'p>(&'p self, ctx: &'p PricingContext) -> impl Iterator<Item = Rates> + 'p {
+        let steps = self
             .performance_steps
             .iter()
             .filter(|s| ctx.qualified_in_month >= s.min_qualified_purchases)
-            .map(|s| &s.rates)
-            .chain(
-                ctx.quality_tier
-                    .as_ref()
-                    .and_then(|t| self.quality_tiers.get(t)),
-            )
-            .chain(
-                self.promotions
-                    .iter()
-                    .filter(|p| p.starts_at <= ctx.occurred_at && ctx.occurred_at < p.ends_at)
-                    .map(|p| &p.rates),
-            );
-        for over in overrides {
-            if let Some(pct) = over.revshare_percent {
-                best.revshare_percent = Some(best.revshare_percent.map_or(pct, |b| b.max(pct)));
-            }
-            for (tier, amount) in &over.cpa_by_tier {
-                let slot = best.cpa_by_tier.entry(tier.clone()).or_insert(*amount);
-                *slot = (*slot).max(*amount);
-            }
-        }
-        best
+            .map(|s| &s.rates);
+        let tier = ctx
+            .quality_tier
+            .as_ref()
+            .and_then(|t| self.quality_tiers.get(t));
+        let promotions = self
+            .promotions
+            .iter()
+            .filter(|p| p.starts_at <= ctx.occurred_at && ctx.occurred_at < p.ends_at)
+            .map(|p| &p.rates);
+        std::iter::once(self.base_rates()).chain(steps.chain(tier).chain(promotions).cloned())
     }
 
-    /// The commission for a basis, rounded once by the stated rule. Zero when nothing in the plan
-    /// applies. The caller has already checked qualification and currency.
-    pub fn price(&self, basis: Basis<'_>, ctx: &PricingContext) -> Decimal {
-        let rates = self.rates_for(ctx);
-        let revshare = |amount: Decimal| {
-            rates
-                .revshare_percent
-                .map_or(Decimal::ZERO, |pct| amount * pct / Decimal::ONE_HUNDRED)
+    /// The reset rate one source of rates offers. When the plan has its own reset rate, purchase
+    /// RevShare never applies to resets; when it has none, resets follow the purchase rate (as
+    /// plans without the field always did), and an override's explicit reset rate counts too.
+    fn reset_rate_of(&self, rates: &Rates) -> Option<Decimal> {
+        rates
+            .reset_revshare_percent
+            .or(if self.reset_revshare_percent.is_none() {
+                rates.revshare_percent
+            } else {
+                None
+            })
+    }
+
+    /// Whether resets are priced under this plan at all: in scope, and some rate offered for them
+    /// (a rate of zero is offered: it prices to nothing, `plan_pays_nothing`).
+    pub fn pays_on_resets(&self) -> bool {
+        self.resets_in_scope
+            && std::iter::once(self.base_rates())
+                .chain(self.performance_steps.iter().map(|s| s.rates.clone()))
+                .chain(self.quality_tiers.values().cloned())
+                .chain(self.promotions.iter().map(|p| p.rates.clone()))
+                .any(|r| self.reset_rate_of(&r).is_some())
+    }
+
+    /// The commission for a basis, rounded once by the stated rule. Each component (CPA, purchase
+    /// RevShare, reset RevShare) takes the best (highest) of the base rates and every applicable
+    /// override. Zero when nothing in the plan applies. The caller has already checked
+    /// qualification and currency.
+    pub fn price(&self, basis: Basis<'_>, ctx: &PricingContext) -> Result<Decimal, MoneyOverflow> {
+        let best = |pick: &dyn Fn(&Rates) -> Option<Decimal>| {
+            self.applicable_rates(ctx).filter_map(|r| pick(&r)).max()
         };
         let unrounded = match basis {
             Basis::Purchase { tier, amount } => {
-                let cpa = rates.cpa_by_tier.get(tier).copied().unwrap_or_default();
-                cpa + revshare(amount)
+                let cpa = best(&|r| r.cpa_by_tier.get(tier).copied().or(r.cpa_default))
+                    .unwrap_or_default();
+                let revshare = match best(&|r| r.revshare_percent) {
+                    Some(pct) => money::percent_of(amount, pct)?,
+                    None => Decimal::ZERO,
+                };
+                money::add(cpa, revshare)?
             }
-            Basis::Reset { fee } if self.resets_in_scope => revshare(fee),
+            Basis::Reset { fee } if self.resets_in_scope => {
+                match best(&|r| self.reset_rate_of(r)) {
+                    Some(pct) => money::percent_of(fee, pct)?,
+                    None => Decimal::ZERO,
+                }
+            }
             Basis::Reset { .. } => Decimal::ZERO,
         };
-        round_commission(unrounded, self.currency)
+        Ok(round_commission(unrounded, self.currency))
     }
 
     /// Why a purchase does not qualify under this plan, if it does not.
@@ -294,22 +358,25 @@ impl Plan {
         amount: Decimal,
         coupon: Option<&str>,
         is_first_purchase: bool,
-    ) -> Option<&'static str> {
+    ) -> Option<Reason> {
         let q = &self.qualification;
+        if amount.is_zero() && !q.free_purchases_qualify {
+            return Some(Reason::FreePurchase);
+        }
         if q.min_amount.is_some_and(|min| amount < min) {
-            return Some("below_minimum_amount");
+            return Some(Reason::BelowMinimumAmount);
         }
         if q.first_purchase_only && !is_first_purchase {
-            return Some("not_first_purchase");
+            return Some(Reason::NotFirstPurchase);
         }
         if !q.tiers_included.is_empty() && !q.tiers_included.iter().any(|t| t == tier) {
-            return Some("tier_not_included");
+            return Some(Reason::TierNotIncluded);
         }
         if q.tiers_excluded.iter().any(|t| t == tier) {
-            return Some("tier_excluded");
+            return Some(Reason::TierExcluded);
         }
         if coupon.is_some_and(|c| q.excluded_coupons.iter().any(|x| x == c)) {
-            return Some("coupon_excluded");
+            return Some(Reason::CouponExcluded);
         }
         None
     }
@@ -386,25 +453,32 @@ mod tests {
         let p = hybrid();
         let c = ctx(1, None, "2026-11-02T10:00:00Z");
         // 75 + 10% of 499.99 = 75 + 49.999 = 124.999 → 125.00
-        let amount = p.price(
-            Basis::Purchase {
-                tier: "100k",
-                amount: d("499.99"),
-            },
-            &c,
-        );
+        let amount = p
+            .price(
+                Basis::Purchase {
+                    tier: "100k",
+                    amount: d("499.99"),
+                },
+                &c,
+            )
+            .unwrap();
         assert_eq!(amount, d("125"));
         // a tier without CPA earns RevShare only
-        let amount = p.price(
-            Basis::Purchase {
-                tier: "200k",
-                amount: d("999.00"),
-            },
-            &c,
-        );
+        let amount = p
+            .price(
+                Basis::Purchase {
+                    tier: "200k",
+                    amount: d("999.00"),
+                },
+                &c,
+            )
+            .unwrap();
         assert_eq!(amount, d("99.9"));
         // reset fee in scope: RevShare only, never CPA
-        assert_eq!(p.price(Basis::Reset { fee: d("79.00") }, &c), d("7.9"));
+        assert_eq!(
+            p.price(Basis::Reset { fee: d("79.00") }, &c).unwrap(),
+            d("7.9")
+        );
     }
 
     #[test]
@@ -415,40 +489,49 @@ mod tests {
             amount: d("100.00"),
         };
         assert_eq!(
-            p.price(base, &ctx(9, None, "2026-11-02T00:00:00Z")),
+            p.price(base, &ctx(9, None, "2026-11-02T00:00:00Z"))
+                .unwrap(),
             d("85")
         );
         assert_eq!(
-            p.price(base, &ctx(10, None, "2026-11-02T00:00:00Z")),
+            p.price(base, &ctx(10, None, "2026-11-02T00:00:00Z"))
+                .unwrap(),
             d("87.5")
         );
         assert_eq!(
-            p.price(base, &ctx(25, None, "2026-11-02T00:00:00Z")),
+            p.price(base, &ctx(25, None, "2026-11-02T00:00:00Z"))
+                .unwrap(),
             d("105")
         );
         assert_eq!(
-            p.price(base, &ctx(10, Some("gold"), "2026-11-02T00:00:00Z")),
+            p.price(base, &ctx(10, Some("gold"), "2026-11-02T00:00:00Z"))
+                .unwrap(),
             d("88")
         );
         assert_eq!(
-            p.price(base, &ctx(1, Some("silver"), "2026-11-02T00:00:00Z")),
+            p.price(base, &ctx(1, Some("silver"), "2026-11-02T00:00:00Z"))
+                .unwrap(),
             d("85")
         );
         // promotion window is [starts_at, ends_at)
         assert_eq!(
-            p.price(base, &ctx(1, None, "2026-11-26T23:59:59Z")),
+            p.price(base, &ctx(1, None, "2026-11-26T23:59:59Z"))
+                .unwrap(),
             d("85")
         );
         assert_eq!(
-            p.price(base, &ctx(1, None, "2026-11-27T00:00:00Z")),
+            p.price(base, &ctx(1, None, "2026-11-27T00:00:00Z"))
+                .unwrap(),
             d("95")
         );
         assert_eq!(
-            p.price(base, &ctx(1, None, "2026-11-29T23:59:59Z")),
+            p.price(base, &ctx(1, None, "2026-11-29T23:59:59Z"))
+                .unwrap(),
             d("95")
         );
         assert_eq!(
-            p.price(base, &ctx(1, None, "2026-11-30T00:00:00Z")),
+            p.price(base, &ctx(1, None, "2026-11-30T00:00:00Z"))
+                .unwrap(),
             d("85")
         );
     }
@@ -458,27 +541,27 @@ mod tests {
         let p = hybrid();
         assert_eq!(
             p.disqualifies("100k", d("49.99"), None, true),
-            Some("below_minimum_amount")
+            Some(Reason::BelowMinimumAmount)
         );
         assert_eq!(p.disqualifies("100k", d("50.00"), None, true), None);
         assert_eq!(
             p.disqualifies("trial", d("99"), None, true),
-            Some("tier_excluded")
+            Some(Reason::TierExcluded)
         );
         assert_eq!(
             p.disqualifies("100k", d("99"), Some("STAFF100"), true),
-            Some("coupon_excluded")
+            Some(Reason::CouponExcluded)
         );
         let mut first_only = p.clone();
         first_only.qualification.first_purchase_only = true;
         first_only.qualification.tiers_included = vec!["100k".into()];
         assert_eq!(
             first_only.disqualifies("100k", d("99"), None, false),
-            Some("not_first_purchase")
+            Some(Reason::NotFirstPurchase)
         );
         assert_eq!(
             first_only.disqualifies("50k", d("99"), None, true),
-            Some("tier_not_included")
+            Some(Reason::TierNotIncluded)
         );
     }
 
@@ -498,5 +581,158 @@ mod tests {
         assert!(bad(r#"{"version": 0}"#).contains("version starts at 1"));
         assert!(bad(r#"{"surprise": 1}"#).contains("unknown field"));
         assert!(bad(r#"{"attribution_window_days": 0}"#).contains("at least 1"));
+    }
+
+    #[test]
+    fn a_default_cpa_pays_tiers_the_plan_does_not_list() {
+        let mut p = hybrid();
+        p.cpa_default = Some(d("30.00"));
+        let c = ctx(1, None, "2026-11-02T10:00:00Z");
+        // listed tiers keep their own CPA; others get the default; both plus RevShare
+        let listed = Basis::Purchase {
+            tier: "100k",
+            amount: d("100"),
+        };
+        let unlisted = Basis::Purchase {
+            tier: "200k",
+            amount: d("100"),
+        };
+        assert_eq!(p.price(listed, &c).unwrap(), d("85"));
+        assert_eq!(p.price(unlisted, &c).unwrap(), d("40"));
+        // an override's default competes per tier like any rate: the best wins
+        p.promotions[0].rates.cpa_default = Some(d("45.00"));
+        let promo = ctx(1, None, "2026-11-28T00:00:00Z");
+        assert_eq!(p.price(unlisted, &promo).unwrap(), d("65")); // 45 + 20 %
+        assert_eq!(p.price(listed, &promo).unwrap(), d("95")); // 75 + 20 %
+    }
+
+    #[test]
+    fn resets_can_earn_at_their_own_rate_or_alone() {
+        let c = ctx(1, None, "2026-11-02T10:00:00Z");
+        let reset = Basis::Reset { fee: d("80.00") };
+        let purchase = Basis::Purchase {
+            tier: "200k",
+            amount: d("100"),
+        };
+        // without a reset rate, resets follow the purchase RevShare (as before the field)
+        let mut p = hybrid();
+        assert_eq!(p.price(reset, &c).unwrap(), d("8"));
+        // with one, purchases and resets earn at their own rates
+        p.reset_revshare_percent = Some(d("5"));
+        assert_eq!(p.price(reset, &c).unwrap(), d("4"));
+        assert_eq!(p.price(purchase, &c).unwrap(), d("10"));
+        // a promotion raising purchase RevShare does not leak into resets then
+        let promo = ctx(1, None, "2026-11-28T00:00:00Z");
+        assert_eq!(p.price(reset, &promo).unwrap(), d("4"));
+        // only resets earn
+        p.revshare_percent = None;
+        p.cpa_by_tier.clear();
+        p.performance_steps.clear();
+        p.quality_tiers.clear();
+        p.promotions.clear();
+        assert_eq!(p.price(purchase, &c).unwrap(), d("0"));
+        assert_eq!(p.price(reset, &c).unwrap(), d("4"));
+        assert!(p.pays_on_resets());
+        p.reset_revshare_percent = Some(d("0"));
+        assert!(p.pays_on_resets());
+        assert_eq!(p.price(reset, &c).unwrap(), d("0"));
+        p.reset_revshare_percent = None;
+        assert!(!p.pays_on_resets());
+    }
+
+    #[test]
+    fn a_free_purchase_does_not_qualify_unless_the_plan_says_so() {
+        let mut p = hybrid();
+        p.qualification.min_amount = None;
+        assert_eq!(
+            p.disqualifies("100k", d("0"), None, true),
+            Some(Reason::FreePurchase)
+        );
+        p.qualification.free_purchases_qualify = true;
+        assert_eq!(p.disqualifies("100k", d("0"), None, true), None);
+        let c = ctx(1, None, "2026-11-02T10:00:00Z");
+        let free = Basis::Purchase {
+            tier: "100k",
+            amount: d("0"),
+        };
+        assert_eq!(p.price(free, &c).unwrap(), d("75"));
+    }
+
+    #[test]
+    fn the_new_fields_are_validated_with_their_path() {
+        let bad = |patch: &str| {
+            let mut v: serde_json::Value = serde_json::to_value(hybrid()).unwrap();
+            let p: serde_json::Value = serde_json::from_str(patch).unwrap();
+            for (k, val) in p.as_object().unwrap() {
+                v[k] = val.clone();
+            }
+            Plan::from_json(&v.to_string()).unwrap_err().to_string()
+        };
+        let e = bad(r#"{"reset_revshare_percent": "5", "resets_in_scope": false}"#);
+        assert!(
+            e.contains("reset_revshare_percent is set but resets_in_scope is false"),
+            "{e}"
+        );
+        let e = bad(r#"{"reset_revshare_percent": "101"}"#);
+        assert!(
+            e.contains("reset_revshare_percent: percentage 101 is outside"),
+            "{e}"
+        );
+        let e = bad(r#"{"cpa_default": "-1"}"#);
+        assert!(e.contains("cpa_default: amount -1 is negative"), "{e}");
+        let e = bad(r#"{"cpa_default": "1000000000000.01"}"#);
+        assert!(
+            e.contains("cpa_default: amount 1000000000000.01 exceeds"),
+            "{e}"
+        );
+        let e = bad(
+            r#"{"promotions": [{"name": "x", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2026-02-01T00:00:00Z", "rates": {"reset_revshare_percent": "-2"}}]}"#,
+        );
+        assert!(
+            e.contains("promotions[0].rates.reset_revshare_percent"),
+            "{e}"
+        );
+    }
+
+    /// Pricing never panics: every amount up to the largest accepted, every percentage, every
+    /// combination of overrides gives a rounded amount (or, never, an overflow error).
+    #[test]
+    fn pricing_at_the_extremes_never_overflows() {
+        let extremes = [
+            d("0"),
+            d("0.01"),
+            d("499.99"),
+            MAX_AMOUNT - d("0.01"),
+            MAX_AMOUNT,
+        ];
+        let percents = [d("0"), d("0.0001"), d("12.5"), d("100")];
+        for amount in extremes {
+            for pct in percents {
+                for cpa in extremes {
+                    let mut p = hybrid();
+                    p.revshare_percent = Some(pct);
+                    p.reset_revshare_percent = Some(pct);
+                    p.cpa_default = Some(cpa);
+                    p.cpa_by_tier.insert("100k".into(), cpa);
+                    p.validate().unwrap();
+                    for count in [0, 10, u32::MAX] {
+                        let c = ctx(count, Some("gold"), "2026-11-28T00:00:00Z");
+                        let purchase = Basis::Purchase {
+                            tier: "100k",
+                            amount,
+                        };
+                        let got = p.price(purchase, &c).unwrap();
+                        // the step at 25 purchases pays 90.00 for 100k; RevShare is at most the amount
+                        assert!(
+                            got <= cpa.max(d("90")) + amount,
+                            "{got} for {amount} at {pct}%"
+                        );
+                        assert!(!got.is_sign_negative() && got.scale() <= 2);
+                        let reset = p.price(Basis::Reset { fee: amount }, &c).unwrap();
+                        assert!(reset <= amount);
+                    }
+                }
+            }
+        }
     }
 }

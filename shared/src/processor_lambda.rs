@@ -9,7 +9,7 @@ use tracing::{error, warn};
 use crate::adapters::dynamo::{DynamoStore, Tables};
 pub use crate::adapters::dynamo::{
     CUSTOMERS_TABLE_VAR, DIRECTORY_TABLE_VAR, EMAIL_MATCHES_TABLE_VAR, EVENTS_TABLE_VAR,
-    LEDGER_TABLE_VAR, REVIEWS_TABLE_VAR, STATS_TABLE_VAR,
+    LEDGER_TABLE_VAR, RECORDS_TABLE_VAR, REVIEWS_TABLE_VAR, STATS_TABLE_VAR,
 };
 use crate::processor::{BatchRecord, Processor, ProcessorStore, RecordFailure};
 
@@ -45,6 +45,7 @@ impl ProcessorConfig {
         Ok(Self {
             tables: Tables {
                 customers: var(CUSTOMERS_TABLE_VAR)?,
+                records: var(RECORDS_TABLE_VAR)?,
                 events: var(EVENTS_TABLE_VAR)?,
                 ledger: var(LEDGER_TABLE_VAR)?,
                 reviews: var(REVIEWS_TABLE_VAR)?,

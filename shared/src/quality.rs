@@ -8,8 +8,9 @@ use chrono::{DateTime, Datelike, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Applied, CustomerState, OutcomeKind, ReviewItem, ReviewKind};
+use crate::engine::{Applied, CustomerHead, OutcomeKind, ReviewItem, ReviewKind};
 use crate::events::{DisputeStatus, EventEnvelope, EventPayload, FailureReason};
+use crate::money::{self, MoneyOverflow};
 
 pub fn month_of(t: DateTime<Utc>) -> String {
     format!("{:04}-{:02}", t.year(), t.month())
@@ -65,21 +66,25 @@ pub struct StatsDelta {
 }
 
 impl StatsDelta {
-    fn add(&mut self, name: impl Into<String>, v: Decimal) {
-        *self.counters.entry(name.into()).or_default() += v;
+    fn add(&mut self, name: impl Into<String>, v: Decimal) -> Result<(), MoneyOverflow> {
+        let slot = self.counters.entry(name.into()).or_default();
+        *slot = money::add(*slot, v)?;
+        Ok(())
     }
 }
 
 /// The counters an applied event (and any parked events it released) add, per affiliate-month.
 /// Only attributed customers count; an event is counted when it is applied, not when parked.
+/// `was_attributed`: whether the customer was attributed before this event (its first
+/// attributed purchase counts a referred customer).
 pub fn stats_deltas(
-    before: &CustomerState,
-    after: &CustomerState,
+    was_attributed: bool,
+    after: &CustomerHead,
     event: &EventEnvelope,
     applied: &Applied,
-) -> Vec<StatsDelta> {
+) -> Result<Vec<StatsDelta>, MoneyOverflow> {
     let Some(affiliate) = after.attributed_affiliate() else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let mut by_month: BTreeMap<String, StatsDelta> = BTreeMap::new();
     let one = Decimal::ONE;
@@ -89,12 +94,12 @@ pub fn stats_deltas(
         }
         let envelope = if outcome.event_id == event.event_id {
             event
-        } else if let Some(p) = before
-            .parked
+        } else if let Some(e) = applied
+            .released
             .iter()
-            .find(|p| p.envelope.event_id == outcome.event_id)
+            .find(|e| e.event_id == outcome.event_id)
         {
-            &p.envelope
+            e
         } else {
             continue;
         };
@@ -104,41 +109,41 @@ pub fn stats_deltas(
             month,
             counters: BTreeMap::new(),
         });
-        d.add(counter::EVENTS, one);
+        d.add(counter::EVENTS, one)?;
         match &envelope.payload {
             EventPayload::Purchase(p) => {
-                d.add(counter::PURCHASES, one);
-                d.add(counter::revenue(p.price.currency.code()), p.price.amount);
-                if before.attributed_affiliate().is_none() && envelope.event_id == event.event_id {
-                    d.add(counter::REFERRED_CUSTOMERS, one);
+                d.add(counter::PURCHASES, one)?;
+                d.add(counter::revenue(p.price.currency.code()), p.price.amount)?;
+                if !was_attributed && envelope.event_id == event.event_id {
+                    d.add(counter::REFERRED_CUSTOMERS, one)?;
                 }
             }
-            EventPayload::EvaluationStarted(_) => d.add(counter::EVALUATIONS_STARTED, one),
+            EventPayload::EvaluationStarted(_) => d.add(counter::EVALUATIONS_STARTED, one)?,
             EventPayload::EvaluationPassed(e) => {
-                d.add(counter::PASSES, one);
-                d.add(counter::DAYS_TO_PASS_TOTAL, Decimal::from(e.days_to_pass));
+                d.add(counter::PASSES, one)?;
+                d.add(counter::DAYS_TO_PASS_TOTAL, Decimal::from(e.days_to_pass))?;
             }
-            EventPayload::EvaluationFailed(e) => d.add(counter::failures(e.reason), one),
+            EventPayload::EvaluationFailed(e) => d.add(counter::failures(e.reason), one)?,
             EventPayload::Reset(r) => {
-                d.add(counter::RESETS, one);
-                d.add(counter::revenue(r.fee.currency.code()), r.fee.amount);
+                d.add(counter::RESETS, one)?;
+                d.add(counter::revenue(r.fee.currency.code()), r.fee.amount)?;
             }
-            EventPayload::Funded(_) => d.add(counter::FUNDED, one),
+            EventPayload::Funded(_) => d.add(counter::FUNDED, one)?,
             EventPayload::Refund(r) => {
-                d.add(counter::REFUNDS, one);
+                d.add(counter::REFUNDS, one)?;
                 d.add(
                     counter::refunded(r.refunded.currency.code()),
                     r.refunded.amount,
-                );
+                )?;
             }
             EventPayload::Chargeback(c) => match c.dispute_status {
-                DisputeStatus::Opened => d.add(counter::CHARGEBACKS, one),
+                DisputeStatus::Opened => d.add(counter::CHARGEBACKS, one)?,
                 DisputeStatus::Lost => {
-                    d.add(counter::CHARGEBACKS_LOST, one);
+                    d.add(counter::CHARGEBACKS_LOST, one)?;
                     d.add(
                         counter::chargeback_losses(c.disputed.currency.code()),
                         c.disputed.amount,
-                    );
+                    )?;
                 }
                 DisputeStatus::Won => {}
             },
@@ -149,7 +154,7 @@ pub fn stats_deltas(
             .filter(|e| e.event_id.as_deref() == Some(&outcome.event_id))
         {
             if entry.affiliate_id == affiliate && !entry.amount.is_zero() {
-                d.add(counter::commission(entry.currency.code()), entry.amount);
+                d.add(counter::commission(entry.currency.code()), entry.amount)?;
             }
         }
         for review in applied
@@ -157,13 +162,13 @@ pub fn stats_deltas(
             .iter()
             .filter(|r| r.event_id == outcome.event_id)
         {
-            d.add(counter::REVIEWS, one);
+            d.add(counter::REVIEWS, one)?;
             if review.kind == ReviewKind::SelfReferral {
-                d.add(counter::SELF_REFERRALS, one);
+                d.add(counter::SELF_REFERRALS, one)?;
             }
         }
     }
-    by_month.into_values().collect()
+    Ok(by_month.into_values().collect())
 }
 
 /// An affiliate-month's counters as stored.
@@ -173,11 +178,11 @@ fn get(c: &Counters, name: &str) -> Decimal {
     c.get(name).copied().unwrap_or_default()
 }
 
-/// A rate rounded to 4 decimal places (half away from zero); none when the denominator is zero.
+/// A rate rounded to 4 decimal places (half away from zero); none when the denominator is zero
+/// (checked: `None` too if it cannot be represented, which stored counts never produce).
 fn rate(num: Decimal, den: Decimal) -> Option<Decimal> {
-    (!den.is_zero()).then(|| {
-        (num / den)
-            .round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    num.checked_div(den).map(|r| {
+        r.round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
             .normalize()
     })
 }
@@ -216,7 +221,9 @@ pub struct MoneyLine {
     pub net_revenue: Decimal,
 }
 
-pub fn score(c: &Counters) -> QualityScore {
+/// The score of an affiliate-month. Sums are checked: counters read back from the store are
+/// numbers any writer could have put there.
+pub fn score(c: &Counters) -> Result<QualityScore, MoneyOverflow> {
     let purchases = get(c, counter::PURCHASES);
     let passes = get(c, counter::PASSES);
     let mut money: BTreeMap<String, MoneyLine> = BTreeMap::new();
@@ -233,18 +240,22 @@ pub fn score(c: &Counters) -> QualityScore {
             continue;
         };
         let line = money.entry(cur.to_owned()).or_default();
-        match field {
-            0 => line.revenue += v,
-            1 => line.refunded += v,
-            2 => line.chargeback_losses += v,
-            _ => line.commission_cost += v,
-        }
+        let slot = match field {
+            0 => &mut line.revenue,
+            1 => &mut line.refunded,
+            2 => &mut line.chargeback_losses,
+            _ => &mut line.commission_cost,
+        };
+        *slot = crate::money::add(*slot, *v)?;
     }
     for line in money.values_mut() {
-        line.net_revenue =
-            line.revenue - line.refunded - line.chargeback_losses - line.commission_cost;
+        let costs = crate::money::add(
+            crate::money::add(line.refunded, line.chargeback_losses)?,
+            line.commission_cost,
+        )?;
+        line.net_revenue = crate::money::sub(line.revenue, costs)?;
     }
-    QualityScore {
+    Ok(QualityScore {
         referred_customers: get(c, counter::REFERRED_CUSTOMERS),
         purchases,
         evaluations_started: get(c, counter::EVALUATIONS_STARTED),
@@ -260,7 +271,7 @@ pub fn score(c: &Counters) -> QualityScore {
         chargeback_rate: rate(get(c, counter::CHARGEBACKS), purchases),
         review_rate: rate(get(c, counter::REVIEWS), get(c, counter::EVENTS)),
         money,
-    }
+    })
 }
 
 /// Thresholds of the anomaly rules (template parameters). A rate rule needs at least
@@ -356,10 +367,11 @@ pub struct StatsRecord {
 }
 
 /// Adds two periods' counters.
-pub fn combine(a: &Counters, b: &Counters) -> Counters {
+pub fn combine(a: &Counters, b: &Counters) -> Result<Counters, MoneyOverflow> {
     let mut out = a.clone();
     for (k, v) in b {
-        *out.entry(k.clone()).or_default() += v;
+        let slot = out.entry(k.clone()).or_default();
+        *slot = crate::money::add(*slot, *v)?;
     }
-    out
+    Ok(out)
 }

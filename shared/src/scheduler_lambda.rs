@@ -6,7 +6,8 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 use crate::adapters::dynamo::{
-    DynamoStore, Tables, CUSTOMERS_TABLE_VAR, LEDGER_TABLE_VAR, REVIEWS_TABLE_VAR, STATS_TABLE_VAR,
+    DynamoStore, Tables, CUSTOMERS_TABLE_VAR, LEDGER_TABLE_VAR, RECORDS_TABLE_VAR,
+    REVIEWS_TABLE_VAR, STATS_TABLE_VAR,
 };
 use crate::quality::AnomalyRules;
 use crate::scheduler::{
@@ -35,12 +36,13 @@ fn var(name: &'static str) -> Result<String, SchedulerError> {
         .ok_or(SchedulerError::MissingVar(name))
 }
 
-/// The scheduler touches customers, ledger and reviews only. The other tables are named so any
+/// The scheduler touches customers, records, ledger, reviews and stats only. The other tables are named so any
 /// accidental use fails loudly at DynamoDB instead of reaching a real table.
 pub fn scheduler_tables_from_env() -> Result<Tables, SchedulerError> {
     const UNUSED: &str = "not-used-by-the-scheduler";
     Ok(Tables {
         customers: var(CUSTOMERS_TABLE_VAR)?,
+        records: var(RECORDS_TABLE_VAR)?,
         ledger: var(LEDGER_TABLE_VAR)?,
         reviews: var(REVIEWS_TABLE_VAR)?,
         events: UNUSED.into(),

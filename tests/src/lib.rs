@@ -21,6 +21,8 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+pub mod history;
+
 // ------------------------------------------------------------------ secrets and signing
 
 /// The documented local ingest secrets (infra/local/secrets.local.json), the same file the local
@@ -343,7 +345,7 @@ mod processor_support {
     use shared::processor_lambda::{
         handle_batch, DeadLetters, ProcessorConfig, CUSTOMERS_TABLE_VAR, DEAD_LETTER_QUEUE_URL_VAR,
         DIRECTORY_TABLE_VAR, EMAIL_MATCHES_TABLE_VAR, EVENTS_TABLE_VAR, LEDGER_TABLE_VAR,
-        REVIEWS_TABLE_VAR, STATS_TABLE_VAR,
+        RECORDS_TABLE_VAR, REVIEWS_TABLE_VAR, STATS_TABLE_VAR,
     };
 
     use super::{workspace_root, LocalStack};
@@ -408,6 +410,7 @@ mod processor_support {
             let env = &self.function("ProcessorFunction").environment;
             for var in [
                 CUSTOMERS_TABLE_VAR,
+                RECORDS_TABLE_VAR,
                 EVENTS_TABLE_VAR,
                 LEDGER_TABLE_VAR,
                 REVIEWS_TABLE_VAR,
@@ -426,6 +429,7 @@ mod processor_support {
             let config = ProcessorConfig {
                 tables: shared::adapters::dynamo::Tables {
                     customers: get(CUSTOMERS_TABLE_VAR),
+                    records: get(RECORDS_TABLE_VAR),
                     events: get(EVENTS_TABLE_VAR),
                     ledger: get(LEDGER_TABLE_VAR),
                     reviews: get(REVIEWS_TABLE_VAR),

@@ -61,6 +61,14 @@ impl<S: ProcessorStore> ProcessorStore for FaultyStore<'_, S> {
     async fn record_conflict(&self, review: &ReviewItem) -> Result<(), StoreError> {
         self.around(self.inner.record_conflict(review)).await
     }
+    async fn migrate(
+        &self,
+        migrated: &shared::engine::legacy::MigratedCustomer,
+        legacy_version: u64,
+    ) -> Result<(), StoreError> {
+        self.around(self.inner.migrate(migrated, legacy_version))
+            .await
+    }
 }
 
 /// One "now" for every run, so each run sends identical events.
@@ -106,7 +114,7 @@ fn history() -> Vec<(EventType, &'static str, Value)> {
     ]
 }
 
-/// What must come out the same: the ledger, every outcome, every customer's state.
+/// What must come out the same: the ledger, every outcome, every customer's head and records.
 async fn result(
     stack: &LocalStack,
 ) -> (
@@ -120,12 +128,16 @@ async fn result(
     for (_, id, _) in history() {
         outcomes.push(stack.outcome(&harness, id).await.unwrap_or_default());
     }
-    let mut states: Vec<String> = stack
-        .scan(&harness.config.tables.customers)
-        .await
-        .iter()
-        .map(|i| i["state"].as_s().unwrap().clone())
-        .collect();
+    let mut states: Vec<String> = Vec::new();
+    for table in [
+        &harness.config.tables.customers,
+        &harness.config.tables.records,
+    ] {
+        for item in stack.scan(table).await {
+            let sorted: std::collections::BTreeMap<_, _> = item.into_iter().collect();
+            states.push(format!("{sorted:?}"));
+        }
+    }
     states.sort();
     (ledger, outcomes, states)
 }

@@ -304,7 +304,10 @@ async fn redeliveries_days_later_change_nothing_and_a_changed_body_goes_to_revie
     // envelope; here it is put on the queue directly with a fresh deduplication id.
     let queue = stack.resource("EventQueue").reference.clone();
     let events = stack.scan(&harness.config.tables.events).await;
-    let envelope = events[0]["envelope"].as_s().unwrap().clone();
+    let envelope = serde_json::to_string(
+        &shared::adapters::dynamo::items::decode_envelope(&events[0]).expect("an event record"),
+    )
+    .unwrap();
     stack
         .sqs()
         .send_message()
@@ -340,9 +343,12 @@ async fn an_event_before_its_purchase_is_parked_then_applied() {
         stack.outcome(&harness, "o-rf").await,
         Some(("parked".into(), "reference_not_yet_received".into()))
     );
-    let customers = stack.scan(&harness.config.tables.customers).await;
-    assert_eq!(customers[0]["parked_count"].as_n().unwrap(), "1");
-    assert!(customers[0].contains_key("oldest_parked_at"));
+    // parked in a placeholder record of the transaction it waits for, due for review in 72 h
+    let records = stack.scan(&harness.config.tables.records).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["record"].as_s().unwrap(), "tx#tx-o");
+    assert!(records[0]["state"].as_s().unwrap().contains("\"o-rf\""));
+    assert!(records[0].contains_key("due_shard"));
 
     accepted(
         &hooks,
@@ -373,9 +379,13 @@ async fn an_event_before_its_purchase_is_parked_then_applied() {
         amounts,
         vec![("o-p#0", dec("124.90")), ("o-rf#0", dec("-124.90"))]
     );
-    let customers = stack.scan(&harness.config.tables.customers).await;
-    assert_eq!(customers[0]["parked_count"].as_n().unwrap(), "0");
-    assert!(!customers[0].contains_key("oldest_parked_at"));
+    // released: no record holds a parked event any more
+    for record in stack.scan(&harness.config.tables.records).await {
+        assert!(
+            !record["state"].as_s().unwrap().contains("\"o-rf\""),
+            "{record:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -5,11 +5,12 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
 use serde_json::{json, Value};
-use shared::engine::{CustomerState, ReviewItem};
+use shared::engine::legacy::MigratedCustomer;
+use shared::engine::ReviewItem;
 use shared::events::EventType;
-use shared::processor::StoreError;
+use shared::processor::{RecordId, StoreError};
 use shared::quality::{QualityScore, StatsRecord};
-use shared::scheduler::{CustomerTick, SchedulerStore};
+use shared::scheduler::{SchedulerStore, TickCommit, TickRead};
 use shared::scheduler_lambda::handle_tick;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use system_tests::{workspace_root, LocalStack, Webhooks};
@@ -41,6 +42,28 @@ macro_rules! scores_pass_through {
     };
 }
 
+/// The due-work half of `SchedulerStore` that the wrappers below do not change.
+macro_rules! due_work_pass_through {
+    () => {
+        async fn due_records(&self, now: DateTime<Utc>) -> Result<Vec<RecordId>, StoreError> {
+            self.inner.due_records(now).await
+        }
+        async fn due_legacy_customers(
+            &self,
+            now: DateTime<Utc>,
+        ) -> Result<Vec<String>, StoreError> {
+            self.inner.due_legacy_customers(now).await
+        }
+        async fn migrate(
+            &self,
+            migrated: &MigratedCustomer,
+            legacy_version: u64,
+        ) -> Result<(), StoreError> {
+            self.inner.migrate(migrated, legacy_version).await
+        }
+    };
+}
+
 /// Two ticks "at once": each reads, waits until the other has read too, then writes. Writes go
 /// one at a time because moto, unlike DynamoDB, does not make a conditional write atomic against
 /// a concurrent one; DynamoDB serializes writes to an item, and that is what this models.
@@ -51,19 +74,15 @@ struct Lockstep<'a, S> {
 }
 
 impl<S: SchedulerStore> SchedulerStore for Lockstep<'_, S> {
-    async fn due_customers(&self, now: DateTime<Utc>) -> Result<Vec<CustomerState>, StoreError> {
-        let due = self.inner.due_customers(now).await;
+    due_work_pass_through!();
+    async fn read(&self, heads: &[String], records: &[RecordId]) -> Result<TickRead, StoreError> {
+        let read = self.inner.read(heads, records).await;
         self.barrier.wait().await;
-        due
+        read
     }
-    async fn commit_tick(
-        &self,
-        expected: u64,
-        state: &CustomerState,
-        tick: &CustomerTick,
-    ) -> Result<(), StoreError> {
+    async fn commit_tick(&self, commit: &TickCommit<'_>) -> Result<(), StoreError> {
         let _one_at_a_time = self.lock.lock().await;
-        self.inner.commit_tick(expected, state, tick).await
+        self.inner.commit_tick(commit).await
     }
     async fn dirty_stats(&self) -> Result<Vec<StatsRecord>, StoreError> {
         let dirty = self.inner.dirty_stats().await;
@@ -255,19 +274,15 @@ struct PauseAfterRead<'a, S> {
 }
 
 impl<S: SchedulerStore> SchedulerStore for PauseAfterRead<'_, S> {
-    async fn due_customers(&self, now: DateTime<Utc>) -> Result<Vec<CustomerState>, StoreError> {
-        let due = self.inner.due_customers(now).await;
+    due_work_pass_through!();
+    async fn read(&self, heads: &[String], records: &[RecordId]) -> Result<TickRead, StoreError> {
+        let read = self.inner.read(heads, records).await;
         self.read_done.notify_one();
         self.go.notified().await;
-        due
+        read
     }
-    async fn commit_tick(
-        &self,
-        expected: u64,
-        state: &CustomerState,
-        tick: &CustomerTick,
-    ) -> Result<(), StoreError> {
-        self.inner.commit_tick(expected, state, tick).await
+    async fn commit_tick(&self, commit: &TickCommit<'_>) -> Result<(), StoreError> {
+        self.inner.commit_tick(commit).await
     }
     scores_pass_through!();
 }
@@ -346,21 +361,17 @@ impl<S: SchedulerStore> SchedulerStore for CountInFlight<'_, S> {
     fn concurrent_writes(&self) -> usize {
         WRITES
     }
-    async fn due_customers(&self, now: DateTime<Utc>) -> Result<Vec<CustomerState>, StoreError> {
-        self.inner.due_customers(now).await
+    due_work_pass_through!();
+    async fn read(&self, heads: &[String], records: &[RecordId]) -> Result<TickRead, StoreError> {
+        self.inner.read(heads, records).await
     }
-    async fn commit_tick(
-        &self,
-        expected: u64,
-        state: &CustomerState,
-        tick: &CustomerTick,
-    ) -> Result<(), StoreError> {
+    async fn commit_tick(&self, commit: &TickCommit<'_>) -> Result<(), StoreError> {
         let in_flight = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.most.fetch_max(in_flight, Ordering::SeqCst);
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         let written = {
             let _one_at_a_time = self.moto.lock().await;
-            self.inner.commit_tick(expected, state, tick).await
+            self.inner.commit_tick(commit).await
         };
         self.now.fetch_sub(1, Ordering::SeqCst);
         written

@@ -317,6 +317,7 @@ fn the_processor_gets_exactly_the_environment_the_code_reads() {
         env,
         json!({
             CUSTOMERS_TABLE_VAR: {"Ref": "CustomersTable"},
+            RECORDS_TABLE_VAR: {"Ref": "RecordsTable"},
             EVENTS_TABLE_VAR: {"Ref": "EventsTable"},
             LEDGER_TABLE_VAR: {"Ref": "LedgerTable"},
             REVIEWS_TABLE_VAR: {"Ref": "ReviewsTable"},
@@ -384,6 +385,15 @@ fn the_processor_policy_is_append_only() {
         "the ledger is append-only"
     );
     assert_eq!(on("ReviewsTable"), vec!["dynamodb:PutItem"]);
+    // records and heads are whole-item conditional puts: never updated in place, never deleted
+    assert_eq!(
+        on("RecordsTable"),
+        vec!["dynamodb:BatchGetItem", "dynamodb:PutItem"]
+    );
+    assert_eq!(
+        on("CustomersTable"),
+        vec!["dynamodb:BatchGetItem", "dynamodb:PutItem"]
+    );
     assert_eq!(on("EventDeadLetterQueue"), vec!["sqs:SendMessage"]);
     assert!(
         on("EventQueue").is_empty(),
@@ -398,6 +408,7 @@ fn every_table_is_on_demand_point_in_time_recoverable_encrypted_and_retained() {
     let names: Vec<&str> = tables.iter().map(|(n, _)| n.as_str()).collect();
     for expected in [
         "CustomersTable",
+        "RecordsTable",
         "EventsTable",
         "LedgerTable",
         "ReviewsTable",
@@ -452,6 +463,7 @@ fn the_scheduler_runs_on_a_schedule_with_retries_a_dead_letter_queue_and_query_o
         env,
         &json!({
             "CUSTOMERS_TABLE": {"Ref": "CustomersTable"},
+            "RECORDS_TABLE": {"Ref": "RecordsTable"},
             "LEDGER_TABLE": {"Ref": "LedgerTable"},
             "REVIEWS_TABLE": {"Ref": "ReviewsTable"},
             "STATS_TABLE": {"Ref": "StatsTable"},
@@ -486,6 +498,7 @@ fn the_scheduler_runs_on_a_schedule_with_retries_a_dead_letter_queue_and_query_o
         actions,
         vec![
             "dynamodb:Query",
+            "dynamodb:BatchGetItem",
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
             "dynamodb:PutItem"
@@ -494,25 +507,71 @@ fn the_scheduler_runs_on_a_schedule_with_retries_a_dead_letter_queue_and_query_o
     assert_eq!(
         statements[0]["Resource"],
         json!([
+            {"Fn::Sub": "${RecordsTable.Arn}/index/DueRecords"},
             {"Fn::Sub": "${CustomersTable.Arn}/index/DueWork"},
             {"Fn::Sub": "${StatsTable.Arn}/index/DirtyScores"}
         ])
     );
-    // reads are index queries and single gets: no Scan, and nothing is ever deleted
+    // reads are index queries and keyed gets: no Scan, and nothing is ever deleted
     assert!(!actions
         .iter()
         .any(|a| a.contains("Scan") || a.contains("Delete")));
     assert_eq!(
         statements[1]["Resource"],
-        json!({"Fn::GetAtt": ["StatsTable", "Arn"]})
+        json!([
+            {"Fn::GetAtt": ["CustomersTable", "Arn"]},
+            {"Fn::GetAtt": ["RecordsTable", "Arn"]}
+        ])
     );
     assert_eq!(
         statements[2]["Resource"],
         json!({"Fn::GetAtt": ["StatsTable", "Arn"]})
     );
-    // the sparse index it queries
-    let gsi = &t["Resources"]["CustomersTable"]["Properties"]["GlobalSecondaryIndexes"][0];
-    assert_eq!(gsi["IndexName"], "DueWork");
-    assert_eq!(gsi["KeySchema"][0]["AttributeName"], "due_shard");
-    assert_eq!(gsi["KeySchema"][1]["AttributeName"], "next_due_at");
+    assert_eq!(
+        statements[3]["Resource"],
+        json!({"Fn::GetAtt": ["StatsTable", "Arn"]})
+    );
+    assert_eq!(
+        statements[4]["Resource"],
+        json!([
+            {"Fn::GetAtt": ["CustomersTable", "Arn"]},
+            {"Fn::GetAtt": ["RecordsTable", "Arn"]},
+            {"Fn::GetAtt": ["LedgerTable", "Arn"]},
+            {"Fn::GetAtt": ["ReviewsTable", "Arn"]}
+        ])
+    );
+}
+
+/// The due index the scheduler reads is sparse and keys-only: its entries are a record's key
+/// and due time (what the tick reads to find the records), so a record's writes reach the index
+/// only when its due time changes. The legacy index on customers stays for customers not yet
+/// migrated.
+#[test]
+fn the_due_index_is_sparse_and_keys_only() {
+    let t = template();
+    let records = &t["Resources"]["RecordsTable"]["Properties"];
+    assert_eq!(
+        records["KeySchema"],
+        json!([
+            {"AttributeName": "customer_id", "KeyType": "HASH"},
+            {"AttributeName": "record", "KeyType": "RANGE"}
+        ])
+    );
+    let gsis = records["GlobalSecondaryIndexes"].as_array().unwrap();
+    assert_eq!(gsis.len(), 1);
+    assert_eq!(
+        gsis[0]["IndexName"],
+        shared::adapters::dynamo::RECORDS_DUE_INDEX
+    );
+    assert_eq!(gsis[0]["KeySchema"][0]["AttributeName"], "due_shard");
+    assert_eq!(gsis[0]["KeySchema"][1]["AttributeName"], "next_due_at");
+    assert_eq!(
+        gsis[0]["Projection"],
+        json!({"ProjectionType": "KEYS_ONLY"})
+    );
+    let legacy = &t["Resources"]["CustomersTable"]["Properties"]["GlobalSecondaryIndexes"][0];
+    assert_eq!(
+        legacy["IndexName"],
+        shared::adapters::dynamo::LEGACY_DUE_INDEX
+    );
 }

@@ -1,17 +1,18 @@
 //! An in-memory book of record with the same admission and write rules as the DynamoDB
-//! processor: used by the domain's property tests and the throughput benchmark. It refuses to
-//! change a written ledger entry, so a rule that tried would fail the tests.
+//! processor: used by the domain's property tests and the throughput benchmark. Each customer is
+//! a complete view (head and every record); records are versioned as the store versions them. It
+//! refuses to change a written ledger entry, so a rule that tried would fail the tests.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
 use super::{
-    admit, apply_event, approve_due, Admission, Applied, CustomerState, MemoryDirectory, Outcome,
-    OutcomeKind, ReviewItem, SeenEvent,
+    admit, apply_event, approve_due, Admission, Applied, CustomerHead, CustomerView,
+    MemoryDirectory, Outcome, OutcomeKind, ReviewItem, SeenEvent,
 };
 use crate::events::EventEnvelope;
-use crate::ledger::LedgerEntry;
+use crate::ledger::{Commission, LedgerEntry};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedEvent {
@@ -29,7 +30,7 @@ pub enum Delivered {
 #[derive(Debug, Clone, Default)]
 pub struct Book {
     pub directory: MemoryDirectory,
-    pub states: BTreeMap<String, CustomerState>,
+    pub customers: BTreeMap<String, CustomerView>,
     pub events: BTreeMap<String, RecordedEvent>,
     /// Accepted event ids in the order they were first applied: the event log a rebuild replays.
     pub log: Vec<String>,
@@ -45,6 +46,15 @@ impl Book {
         }
     }
 
+    pub fn customer(&self, customer_id: &str) -> &CustomerView {
+        &self.customers[customer_id]
+    }
+
+    /// Every commission of every customer.
+    pub fn commissions(&self) -> impl Iterator<Item = &Commission> {
+        self.customers.values().flat_map(CustomerView::commissions)
+    }
+
     pub fn deliver(&mut self, event: &EventEnvelope) -> Delivered {
         let seen = self.events.get(&event.event_id).map(|r| SeenEvent {
             content_hash: r.envelope.content_hash.clone(),
@@ -58,12 +68,15 @@ impl Book {
                 Delivered::Conflict
             }
             Admission::Apply => {
-                let state = self
-                    .states
+                let view = self
+                    .customers
                     .entry(event.customer_id.clone())
-                    .or_insert_with(|| CustomerState::new(&event.customer_id));
-                let applied = apply_event(state, event, &self.directory)
-                    .expect("state chosen by the event's customer");
+                    .or_insert_with(|| {
+                        CustomerView::complete(CustomerHead::new(&event.customer_id))
+                    });
+                let applied = apply_event(view, event, &self.directory)
+                    .expect("a complete view holds everything; amounts are bounded");
+                view.settle();
                 self.log.push(event.event_id.clone());
                 self.record(event, applied);
                 Delivered::Applied
@@ -123,12 +136,9 @@ impl Book {
     /// The scheduler's approval pass at `now`, over every customer.
     pub fn tick(&mut self, now: DateTime<Utc>) -> usize {
         let mut approved = Vec::new();
-        for state in self.states.values_mut() {
-            let entries = approve_due(state, now);
-            if !entries.is_empty() {
-                state.version += 1;
-            }
-            approved.extend(entries);
+        for view in self.customers.values_mut() {
+            approved.extend(approve_due(view, now));
+            view.settle();
         }
         let n = approved.len();
         for entry in approved {

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::directory::EmailOwner;
+use super::reason::Reason;
+use crate::events::EventEnvelope;
 use crate::ledger::LedgerEntry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -48,7 +50,7 @@ pub struct Outcome {
     pub event_id: String,
     pub kind: OutcomeKind,
     /// Machine-readable why: `reporting_only`, `outside_window`, `unattributed`, …
-    pub reason: String,
+    pub reason: Reason,
     pub entry_ids: Vec<String>,
     pub review_ids: Vec<String>,
 }
@@ -67,7 +69,8 @@ pub enum ReviewKind {
     UnknownAffiliate,
     /// The same event id arrived again with different content.
     ConflictingRedelivery,
-    /// A reference that exists but does not fit (e.g. a refund in another currency).
+    /// A reference that exists but does not fit (e.g. a refund in another currency), or one that
+    /// more events wait for than a record holds.
     InvalidReference,
     /// A parked event whose purchase or challenge did not arrive within the configured time.
     ReferenceNeverArrived,
@@ -114,4 +117,7 @@ pub struct Applied {
     pub email_claims: Vec<EmailOwner>,
     /// `(affiliate_id, YYYY-MM)`: one more qualified purchase to count.
     pub qualified: Vec<(String, String)>,
+    /// The parked events this event released, in the order they were applied (their outcomes
+    /// follow the event's own in `outcomes`).
+    pub released: Vec<EventEnvelope>,
 }

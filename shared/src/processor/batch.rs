@@ -1,24 +1,36 @@
 //! One SQS FIFO batch: plan the reads, run the engine per event in queue order, commit each
 //! event atomically, and report partial batch failures (after the first failure every later
 //! record is returned too, so nothing overtakes it within its message group).
+//!
+//! Reads are bounded by the events, never by a customer's history: each event names the
+//! transaction or challenge it concerns, and the batch reads exactly those records (plus the
+//! customer's small head). When applying an event needs more (a parked event released by a
+//! purchase, and that event's own records), the engine says what, and the processor reads it and
+//! applies the event again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use tracing::{info, warn, Instrument};
 
-use super::store::{Commit, CounterUpdate, LoadRequest, ProcessorStore, StoreError};
+use super::store::{
+    Commit, CounterUpdate, LoadRequest, Loaded, ProcessorStore, RecordId, StoreError, StoredHead,
+};
 use crate::engine::{
-    admit, apply_event, Admission, Attribution, CustomerState, Directory, MemoryDirectory,
-    SeenEvent,
+    admit, apply_event, legacy, Admission, CustomerHead, CustomerView, Directory, EngineError,
+    MemoryDirectory, Needed, RecordKey, SeenEvent,
 };
 use crate::events::{EventEnvelope, EventPayload, ENVELOPE_SCHEMA_VERSION};
 use crate::plans::Plan;
 
-/// Reads per batch are bounded: events, customers and named affiliates/coupons first; then the
-/// affiliates those point to; then plan versions not cached yet (rare: plans are immutable and
-/// stay cached for the life of the instance).
+/// Reads per batch are bounded: events, heads, records and named affiliates/coupons first; then
+/// the affiliates those point to; then plan versions not cached yet (rare: plans are immutable
+/// and stay cached for the life of the instance).
 const MAX_LOAD_ROUNDS: usize = 4;
+
+/// Times one event may ask for more than was loaded (each ask is one read round). A purchase
+/// releasing parked events asks once or twice; more means something is wrong.
+const MAX_EXTRA_READS_PER_EVENT: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchRecord {
@@ -31,8 +43,9 @@ pub enum RecordFailure {
     /// Transient: return it to the queue (SQS redelivers; after the redrive limit it goes to
     /// the dead-letter queue).
     Retry { message_id: String, reason: String },
-    /// It can never be processed (not an envelope this code understands): send it to the
-    /// dead-letter queue now, with the reason, rather than block its message group.
+    /// It can never be processed (not an envelope this code understands, or an event the engine
+    /// cannot price): send it to the dead-letter queue now, with the reason, rather than block
+    /// its message group.
     Poison { message_id: String, reason: String },
 }
 
@@ -43,6 +56,8 @@ pub struct BatchOutcome {
     pub duplicates: usize,
     pub conflicts: usize,
     pub load_rounds: usize,
+    /// Legacy customers rewritten in the current format by this batch.
+    pub migrated: usize,
 }
 
 impl BatchOutcome {
@@ -60,7 +75,7 @@ const MAX_ATTRIBUTION_HINTS: usize = 100_000;
 /// Holds what outlives a batch: the cache of immutable plan versions, and a hint of which
 /// affiliate each recently seen customer is attributed to, so a batch can ask for the affiliate in
 /// the same read as the customer. The hint is only a guess about what to read: the customer's
-/// stored state decides, and a wrong or missing hint costs one more read round, never a wrong
+/// stored head decides, and a wrong or missing hint costs one more read round, never a wrong
 /// result.
 #[derive(Debug, Default)]
 pub struct Processor {
@@ -83,11 +98,47 @@ fn needs_affiliate(payload: &EventPayload) -> bool {
     }
 }
 
+/// The records an event names: what its rule reads and writes.
+pub fn named_records(payload: &EventPayload) -> Vec<RecordKey> {
+    match payload {
+        EventPayload::Purchase(p) => vec![
+            RecordKey::Transaction(p.transaction_id.clone()),
+            RecordKey::Challenge(p.challenge_id.clone()),
+        ],
+        EventPayload::Reset(r) => vec![
+            RecordKey::Challenge(r.original_challenge_id.clone()),
+            RecordKey::Transaction(r.transaction_id.clone()),
+        ],
+        EventPayload::EvaluationStarted(e) => vec![RecordKey::Challenge(e.challenge_id.clone())],
+        EventPayload::EvaluationFailed(e) => vec![RecordKey::Challenge(e.challenge_id.clone())],
+        EventPayload::EvaluationPassed(e) => vec![RecordKey::Challenge(e.challenge_id.clone())],
+        EventPayload::Funded(f) => vec![RecordKey::Challenge(f.challenge_id.clone())],
+        EventPayload::Refund(r) => vec![RecordKey::Transaction(r.original_transaction_id.clone())],
+        EventPayload::Chargeback(c) => {
+            vec![RecordKey::Transaction(c.original_transaction_id.clone())]
+        }
+    }
+}
+
 /// Everything one batch has read or decided so far.
 struct BatchContext {
     directory: MemoryDirectory,
-    customers: HashMap<String, CustomerState>,
+    views: HashMap<String, CustomerView>,
     seen: HashMap<String, SeenEvent>,
+}
+
+/// Why an event was not committed.
+enum HandleError {
+    /// Retry it (and the rest of the batch).
+    Store(StoreError),
+    /// Never processable: dead-letter it with the reason.
+    Poison(String),
+}
+
+impl From<StoreError> for HandleError {
+    fn from(e: StoreError) -> Self {
+        HandleError::Store(e)
+    }
 }
 
 fn parse(record: &BatchRecord) -> Result<EventEnvelope, String> {
@@ -117,23 +168,28 @@ impl Processor {
         let envelopes: Vec<&EventEnvelope> =
             parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
 
-        let mut plans = std::mem::take(&mut *self.plans.lock().unwrap_or_else(|p| p.into_inner()));
-        let loaded = self.load(store, &envelopes, &mut plans, &mut outcome).await;
-        let mut ctx = match loaded {
-            Ok(ctx) => ctx,
-            Err((error, plans_back)) => {
-                *self.plans.lock().unwrap_or_else(|p| p.into_inner()) = plans_back;
-                warn!(error = %error, records = records.len(), "batch read failed; returning the batch");
-                outcome.failures = records
-                    .iter()
-                    .map(|r| RecordFailure::Retry {
-                        message_id: r.message_id.clone(),
-                        reason: error.to_string(),
-                    })
-                    .collect();
-                return outcome;
-            }
+        let plans = std::mem::take(&mut *self.plans.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut ctx = BatchContext {
+            directory: MemoryDirectory {
+                plans,
+                ..MemoryDirectory::default()
+            },
+            views: HashMap::new(),
+            seen: HashMap::new(),
         };
+        if let Err(error) = self.load(store, &envelopes, &mut ctx, &mut outcome).await {
+            *self.plans.lock().unwrap_or_else(|p| p.into_inner()) =
+                std::mem::take(&mut ctx.directory.plans);
+            warn!(error = %error, records = records.len(), "batch read failed; returning the batch");
+            outcome.failures = records
+                .iter()
+                .map(|r| RecordFailure::Retry {
+                    message_id: r.message_id.clone(),
+                    reason: error.to_string(),
+                })
+                .collect();
+            return outcome;
+        }
 
         let mut failed = false;
         for (record, envelope) in records.iter().zip(&parsed) {
@@ -159,16 +215,26 @@ impl Processor {
             let result = Self::handle(store, &mut ctx, envelope, &mut outcome)
                 .instrument(span)
                 .await;
-            if let Err(error) = result {
-                warn!(event_id = %envelope.event_id, error = %error, "event not committed; returning it and the rest of the batch");
-                failed = true;
-                outcome.failures.push(RecordFailure::Retry {
-                    message_id: record.message_id.clone(),
-                    reason: error.to_string(),
-                });
+            match result {
+                Ok(()) => {}
+                Err(HandleError::Poison(reason)) => {
+                    warn!(event_id = %envelope.event_id, reason = %reason, "event cannot be applied; dead-lettering it");
+                    outcome.failures.push(RecordFailure::Poison {
+                        message_id: record.message_id.clone(),
+                        reason,
+                    });
+                }
+                Err(HandleError::Store(error)) => {
+                    warn!(event_id = %envelope.event_id, error = %error, "event not committed; returning it and the rest of the batch");
+                    failed = true;
+                    outcome.failures.push(RecordFailure::Retry {
+                        message_id: record.message_id.clone(),
+                        reason: error.to_string(),
+                    });
+                }
             }
         }
-        self.remember_attributions(&ctx.customers);
+        self.remember_attributions(&ctx.views);
         *self.plans.lock().unwrap_or_else(|p| p.into_inner()) =
             std::mem::take(&mut ctx.directory.plans);
         outcome
@@ -179,7 +245,7 @@ impl Processor {
         ctx: &mut BatchContext,
         envelope: &EventEnvelope,
         outcome: &mut BatchOutcome,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), HandleError> {
         match admit(ctx.seen.get(&envelope.event_id), envelope) {
             Admission::Duplicate => {
                 info!(outcome = "duplicate", "already processed");
@@ -193,79 +259,101 @@ impl Processor {
                 Ok(())
             }
             Admission::Apply => {
-                let before = ctx
-                    .customers
-                    .get(&envelope.customer_id)
-                    .cloned()
-                    .unwrap_or_else(|| CustomerState::new(&envelope.customer_id));
-                let mut state = before.clone();
-                let expected_version = state.version;
-                let applied = apply_event(&mut state, envelope, &ctx.directory)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let counters = applied
-                    .qualified
-                    .iter()
-                    .map(|(affiliate_id, month)| CounterUpdate {
-                        affiliate_id: affiliate_id.clone(),
-                        month: month.clone(),
-                        previous: ctx
-                            .directory
-                            .affiliate(affiliate_id)
-                            .map_or(0, |a| a.qualified_in(month)),
-                    })
-                    .collect();
-                store
-                    .commit(&Commit {
-                        event: envelope,
-                        expected_version,
-                        state: &state,
-                        applied: &applied,
-                        counters,
-                        stats: crate::quality::stats_deltas(&before, &state, envelope, &applied),
-                    })
-                    .await?;
-                for o in &applied.outcomes {
-                    info!(outcome_event_id = %o.event_id, outcome = o.kind.as_str(), reason = %o.reason, entries = o.entry_ids.len(), "outcome recorded");
+                let customer = envelope.customer_id.as_str();
+                let mut extra_reads = 0;
+                loop {
+                    let view = ctx
+                        .views
+                        .entry(customer.to_owned())
+                        .or_insert_with(|| CustomerView::partial(CustomerHead::new(customer)));
+                    // Applied to a copy: an attempt that needs more leaves the view untouched.
+                    let mut working = view.clone();
+                    let was_attributed = working.head.attributed_affiliate().is_some();
+                    let expected_head_version = working.head.version;
+                    let applied = match apply_event(&mut working, envelope, &ctx.directory) {
+                        Ok(applied) => applied,
+                        Err(EngineError::NotLoaded(needed))
+                            if extra_reads < MAX_EXTRA_READS_PER_EVENT =>
+                        {
+                            extra_reads += 1;
+                            Self::load_needed(store, ctx, customer, &needed, outcome).await?;
+                            continue;
+                        }
+                        Err(e @ EngineError::NotLoaded(_))
+                        | Err(e @ EngineError::WrongCustomer { .. }) => {
+                            return Err(StoreError::Corrupt(e.to_string()).into())
+                        }
+                        Err(e @ EngineError::Arithmetic { .. }) => {
+                            return Err(HandleError::Poison(e.to_string()))
+                        }
+                    };
+                    let counters = applied
+                        .qualified
+                        .iter()
+                        .map(|(affiliate_id, month)| CounterUpdate {
+                            affiliate_id: affiliate_id.clone(),
+                            month: month.clone(),
+                            previous: ctx
+                                .directory
+                                .affiliate(affiliate_id)
+                                .map_or(0, |a| a.qualified_in(month)),
+                        })
+                        .collect();
+                    let stats = crate::quality::stats_deltas(
+                        was_attributed,
+                        &working.head,
+                        envelope,
+                        &applied,
+                    )
+                    .map_err(|e| HandleError::Poison(e.to_string()))?;
+                    store
+                        .commit(&Commit {
+                            event: envelope,
+                            head: &working.head,
+                            expected_head_version,
+                            records: working.changed_records(),
+                            applied: &applied,
+                            counters,
+                            stats,
+                        })
+                        .await?;
+                    for o in &applied.outcomes {
+                        info!(outcome_event_id = %o.event_id, outcome = o.kind.as_str(), reason = %o.reason, entries = o.entry_ids.len(), "outcome recorded");
+                    }
+                    working.settle();
+                    ctx.views.insert(customer.to_owned(), working);
+                    ctx.directory.absorb(&applied);
+                    ctx.seen.insert(
+                        envelope.event_id.clone(),
+                        SeenEvent {
+                            content_hash: envelope.content_hash.clone(),
+                        },
+                    );
+                    outcome.applied += 1;
+                    return Ok(());
                 }
-                ctx.directory.absorb(&applied);
-                ctx.seen.insert(
-                    envelope.event_id.clone(),
-                    SeenEvent {
-                        content_hash: envelope.content_hash.clone(),
-                    },
-                );
-                ctx.customers.insert(envelope.customer_id.clone(), state);
-                outcome.applied += 1;
-                Ok(())
             }
         }
     }
 
-    /// Loads events, customers and reference data for the batch: the first round asks for
+    /// Loads events, heads, records and reference data for the batch: the first round asks for
     /// everything the envelopes name; later rounds only for what the first answers point to.
     async fn load<S: ProcessorStore>(
         &self,
         store: &S,
         envelopes: &[&EventEnvelope],
-        plans: &mut HashMap<(String, u32), Plan>,
+        ctx: &mut BatchContext,
         outcome: &mut BatchOutcome,
-    ) -> Result<BatchContext, (StoreError, HashMap<(String, u32), Plan>)> {
-        let mut ctx = BatchContext {
-            directory: MemoryDirectory {
-                plans: std::mem::take(plans),
-                ..MemoryDirectory::default()
-            },
-            customers: HashMap::new(),
-            seen: HashMap::new(),
-        };
+    ) -> Result<(), StoreError> {
         let mut asked_affiliates: HashSet<String> = HashSet::new();
         let mut asked_plans: HashSet<(String, u32)> = HashSet::new();
         let mut request = LoadRequest::default();
         let mut seen_customers = HashSet::new();
+        let mut seen_records: HashSet<RecordId> = HashSet::new();
         let mut seen_emails = HashSet::new();
         let mut seen_coupons = HashSet::new();
         let mut seen_events = HashSet::new();
-        let mut customers_needing_affiliate: HashSet<&str> = HashSet::new();
+        let mut customers_needing_affiliate: HashSet<String> = HashSet::new();
         // Copied out for this batch's customers, so the lock is not held across awaits.
         let hints: HashMap<String, String> = {
             let all = self
@@ -282,7 +370,7 @@ impl Processor {
         };
         for e in envelopes {
             if needs_affiliate(&e.payload) {
-                customers_needing_affiliate.insert(e.customer_id.as_str());
+                customers_needing_affiliate.insert(e.customer_id.clone());
                 if let Some(a) = hints.get(e.customer_id.as_str()) {
                     if asked_affiliates.insert(a.clone()) {
                         request.affiliate_ids.push(a.clone());
@@ -295,6 +383,12 @@ impl Processor {
             }
             if seen_customers.insert(e.customer_id.as_str()) {
                 request.customer_ids.push(e.customer_id.clone());
+            }
+            for key in named_records(&e.payload) {
+                let id = (e.customer_id.clone(), key);
+                if seen_records.insert(id.clone()) {
+                    request.records.push(id);
+                }
             }
             if let Some(h) = &e.email_hash {
                 if seen_emails.insert(h.as_str()) {
@@ -319,57 +413,156 @@ impl Processor {
                 break;
             }
             outcome.load_rounds += 1;
-            let loaded = match store.load(&request).await {
-                Ok(l) => l,
-                Err(e) => return Err((e, std::mem::take(&mut ctx.directory.plans))),
-            };
-            ctx.seen.extend(loaded.events);
-            ctx.customers.extend(loaded.customers);
-            ctx.directory.email_owners.extend(loaded.email_owners);
-            ctx.directory.affiliates.extend(loaded.affiliates);
-            ctx.directory.coupons.extend(loaded.coupons);
-            for plan in loaded.plans {
-                ctx.directory.add_plan(plan);
-            }
+            let loaded = store.load(&request).await?;
+            Self::absorb(store, ctx, &request, loaded, outcome).await?;
             request = LoadRequest::default();
             // affiliates the customers and coupons point to
-            let pointed = ctx
-                .customers
+            let pointed: Vec<String> = ctx
+                .views
                 .values()
-                .filter(|s| customers_needing_affiliate.contains(s.customer_id.as_str()))
-                .filter_map(|s| match &s.attribution {
-                    Attribution::Affiliate(a) => Some(a.affiliate_id.clone()),
-                    _ => None,
-                })
-                .chain(ctx.directory.coupons.values().cloned());
+                .filter(|v| customers_needing_affiliate.contains(v.customer_id()))
+                .filter_map(|v| v.head.attributed_affiliate().map(str::to_owned))
+                .chain(ctx.directory.coupons.values().cloned())
+                .collect();
             for a in pointed {
                 if asked_affiliates.insert(a.clone()) {
                     request.affiliate_ids.push(a);
                 }
             }
-            // plan versions: each affiliate's current one, and every commission's frozen one
-            let wanted: Vec<(String, u32)> = ctx
-                .directory
-                .affiliates
-                .values()
-                .map(|a| (a.plan_id.clone(), a.plan_version))
-                .chain(ctx.customers.values().flat_map(|s| {
-                    s.commissions
-                        .values()
-                        .map(|c| (c.plan_id.clone(), c.plan_version))
-                }))
-                .collect();
-            for key in wanted {
-                if !ctx.directory.plans.contains_key(&key) && asked_plans.insert(key.clone()) {
-                    request.plans.push(key);
+            request.plans = Self::missing_plans(ctx, &mut asked_plans);
+        }
+        Ok(())
+    }
+
+    /// Plan versions the batch refers to and has not read yet: each affiliate's current one, and
+    /// every loaded commission's frozen one.
+    fn missing_plans(ctx: &BatchContext, asked: &mut HashSet<(String, u32)>) -> Vec<(String, u32)> {
+        let wanted: Vec<(String, u32)> = ctx
+            .directory
+            .affiliates
+            .values()
+            .map(|a| (a.plan_id.clone(), a.plan_version))
+            .chain(ctx.views.values().flat_map(|v| {
+                v.commissions()
+                    .map(|c| (c.plan_id.clone(), c.plan_version))
+                    .collect::<Vec<_>>()
+            }))
+            .collect();
+        wanted
+            .into_iter()
+            .filter(|key| !ctx.directory.plans.contains_key(key) && asked.insert(key.clone()))
+            .collect()
+    }
+
+    /// Folds a load's answers into the batch: heads (migrating legacy ones), records (absent
+    /// ones too: a record asked for and not found is known to be absent), envelopes, reference
+    /// data.
+    async fn absorb<S: ProcessorStore>(
+        store: &S,
+        ctx: &mut BatchContext,
+        request: &LoadRequest,
+        mut loaded: Loaded,
+        outcome: &mut BatchOutcome,
+    ) -> Result<(), StoreError> {
+        ctx.seen.extend(loaded.events);
+        for customer in &request.customer_ids {
+            let view = match loaded.heads.remove(customer) {
+                Some(StoredHead::Current(head)) => CustomerView::partial(head),
+                Some(StoredHead::Legacy(state)) => {
+                    let legacy_version = state.version;
+                    let migrated =
+                        legacy::migrate(*state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    store.migrate(&migrated, legacy_version).await?;
+                    outcome.migrated += 1;
+                    info!(customer_id = %customer, records = migrated.records.len(), "legacy customer migrated");
+                    // Every record of the customer is in hand: the view is complete.
+                    let mut view = CustomerView::complete(migrated.head);
+                    for (key, record) in migrated.records {
+                        view.insert_loaded(key, 1, Some(record));
+                    }
+                    for envelope in migrated.parked_envelopes {
+                        view.insert_envelope(envelope);
+                    }
+                    view
                 }
+                None => CustomerView::partial(CustomerHead::new(customer)),
+            };
+            ctx.views.insert(customer.clone(), view);
+        }
+        for (customer, key) in &request.records {
+            let Some(view) = ctx.views.get_mut(customer) else {
+                return Err(StoreError::Corrupt(format!(
+                    "record {} of {customer} read without its head",
+                    key.sort_key()
+                )));
+            };
+            // Already held (written earlier in this batch, or a just-migrated customer): what
+            // the view holds is at least as new as this read.
+            if view.is_loaded(key) {
+                continue;
+            }
+            match loaded.records.remove(&(customer.clone(), key.clone())) {
+                Some(stored) => {
+                    view.insert_loaded(key.clone(), stored.version, Some(stored.record))
+                }
+                None => view.insert_loaded(key.clone(), 0, None),
             }
         }
-        Ok(ctx)
+        for (_, envelope) in loaded.envelopes {
+            if let Some(view) = ctx.views.get_mut(&envelope.customer_id) {
+                view.insert_envelope(envelope);
+            }
+        }
+        ctx.directory.email_owners.extend(loaded.email_owners);
+        ctx.directory.affiliates.extend(loaded.affiliates);
+        ctx.directory.coupons.extend(loaded.coupons);
+        for plan in loaded.plans {
+            ctx.directory.add_plan(plan);
+        }
+        Ok(())
+    }
+
+    /// One more read round for what an event turned out to need (and, if those records hold
+    /// commissions under plan versions not cached, one for the plans).
+    async fn load_needed<S: ProcessorStore>(
+        store: &S,
+        ctx: &mut BatchContext,
+        customer: &str,
+        needed: &[Needed],
+        outcome: &mut BatchOutcome,
+    ) -> Result<(), StoreError> {
+        let mut request = LoadRequest::default();
+        for n in needed {
+            match n {
+                Needed::Record(key) => request.records.push((customer.to_owned(), key.clone())),
+                Needed::Envelope(id) => request.envelopes.push(id.clone()),
+            }
+        }
+        outcome.load_rounds += 1;
+        let loaded = store.load(&request).await?;
+        for id in &request.envelopes {
+            if !loaded.envelopes.contains_key(id) {
+                return Err(StoreError::Corrupt(format!(
+                    "parked event {id} has no envelope in the event log"
+                )));
+            }
+        }
+        Self::absorb(store, ctx, &request, loaded, outcome).await?;
+        let plans = Self::missing_plans(ctx, &mut HashSet::new());
+        if !plans.is_empty() {
+            let request = LoadRequest {
+                plans,
+                ..LoadRequest::default()
+            };
+            outcome.load_rounds += 1;
+            let loaded = store.load(&request).await?;
+            Self::absorb(store, ctx, &request, loaded, outcome).await?;
+        }
+        Ok(())
     }
 
     /// Remembers the attributions this batch read or created, for the next batches' first read.
-    fn remember_attributions(&self, customers: &HashMap<String, CustomerState>) {
+    fn remember_attributions(&self, views: &HashMap<String, CustomerView>) {
         let mut hints = self
             .attribution_hints
             .lock()
@@ -377,9 +570,9 @@ impl Processor {
         if hints.len() > MAX_ATTRIBUTION_HINTS {
             hints.clear();
         }
-        for s in customers.values() {
-            if let Attribution::Affiliate(a) = &s.attribution {
-                hints.insert(s.customer_id.clone(), a.affiliate_id.clone());
+        for v in views.values() {
+            if let Some(a) = v.head.attributed_affiliate() {
+                hints.insert(v.customer_id().to_owned(), a.to_owned());
             }
         }
     }

@@ -5,5 +5,8 @@
 mod batch;
 mod store;
 
-pub use batch::{BatchOutcome, BatchRecord, Processor, RecordFailure};
-pub use store::{Commit, CounterUpdate, LoadRequest, Loaded, ProcessorStore, StoreError};
+pub use batch::{named_records, BatchOutcome, BatchRecord, Processor, RecordFailure};
+pub use store::{
+    Commit, CounterUpdate, LoadRequest, Loaded, ProcessorStore, RecordId, StoreError, StoredHead,
+    StoredRecord,
+};

@@ -4,14 +4,25 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use crate::engine::{Affiliate, Applied, CustomerState, EmailOwner, ReviewItem, SeenEvent};
+use crate::engine::legacy::{LegacyCustomerState, MigratedCustomer};
+use crate::engine::{
+    Affiliate, Applied, ChangedRecord, CustomerHead, EmailOwner, Record, RecordKey, ReviewItem,
+    SeenEvent,
+};
 use crate::events::EventEnvelope;
 use crate::plans::Plan;
 
+/// A customer's record, by customer and key.
+pub type RecordId = (String, RecordKey);
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadRequest {
+    /// Event records, for the durable dedup.
     pub event_ids: Vec<String>,
+    /// Parked events' envelopes, from the event log.
+    pub envelopes: Vec<String>,
     pub customer_ids: Vec<String>,
+    pub records: Vec<RecordId>,
     pub email_hashes: Vec<String>,
     pub affiliate_ids: Vec<String>,
     pub coupon_codes: Vec<String>,
@@ -20,17 +31,14 @@ pub struct LoadRequest {
 
 impl LoadRequest {
     pub fn is_empty(&self) -> bool {
-        self.event_ids.is_empty()
-            && self.customer_ids.is_empty()
-            && self.email_hashes.is_empty()
-            && self.affiliate_ids.is_empty()
-            && self.coupon_codes.is_empty()
-            && self.plans.is_empty()
+        self.keys() == 0
     }
 
     pub fn keys(&self) -> usize {
         self.event_ids.len()
+            + self.envelopes.len()
             + self.customer_ids.len()
+            + self.records.len()
             + self.email_hashes.len()
             + self.affiliate_ids.len()
             + self.coupon_codes.len()
@@ -38,11 +46,28 @@ impl LoadRequest {
     }
 }
 
+/// A customer's head as stored: the current format, or a legacy whole-history item that must be
+/// migrated before anything else touches the customer.
+#[derive(Debug, Clone)]
+pub enum StoredHead {
+    Current(CustomerHead),
+    Legacy(Box<LegacyCustomerState>),
+}
+
+/// A record as stored: its version (the write condition) and content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub version: u64,
+    pub record: Record,
+}
+
 /// What a load found; absent keys are simply missing from the maps.
 #[derive(Debug, Clone, Default)]
 pub struct Loaded {
     pub events: HashMap<String, SeenEvent>,
-    pub customers: HashMap<String, CustomerState>,
+    pub envelopes: HashMap<String, EventEnvelope>,
+    pub heads: HashMap<String, StoredHead>,
+    pub records: HashMap<RecordId, StoredRecord>,
     pub email_owners: HashMap<String, EmailOwner>,
     pub affiliates: HashMap<String, Affiliate>,
     /// coupon code → affiliate id
@@ -63,9 +88,12 @@ pub struct CounterUpdate {
 #[derive(Debug, Clone)]
 pub struct Commit<'a> {
     pub event: &'a EventEnvelope,
-    /// The state version read (0 = no state item yet): the write is conditional on it.
-    pub expected_version: u64,
-    pub state: &'a CustomerState,
+    /// The head after the event; written conditional on `expected_head_version`.
+    pub head: &'a CustomerHead,
+    /// The head version read (0 = no head item yet).
+    pub expected_head_version: u64,
+    /// The records the event changed, each conditional on the version read.
+    pub records: Vec<ChangedRecord<'a>>,
     pub applied: &'a Applied,
     pub counters: Vec<CounterUpdate>,
     /// Partner-quality counters to add (one item per affiliate-month).
@@ -95,4 +123,11 @@ pub trait ProcessorStore {
     fn commit(&self, commit: &Commit<'_>) -> impl Future<Output = Result<(), StoreError>>;
     /// Records a conflicting redelivery's review item (idempotent: conditional on absence).
     fn record_conflict(&self, review: &ReviewItem) -> impl Future<Output = Result<(), StoreError>>;
+    /// Rewrites a legacy customer in the current format: its records (idempotent puts), then its
+    /// head, conditional on the legacy item still being at `legacy_version`.
+    fn migrate(
+        &self,
+        migrated: &MigratedCustomer,
+        legacy_version: u64,
+    ) -> impl Future<Output = Result<(), StoreError>>;
 }

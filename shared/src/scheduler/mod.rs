@@ -4,11 +4,13 @@
 
 mod runner;
 
-pub use runner::{run_tick, SchedulerStore, TickReport};
+pub use runner::{run_tick, SchedulerStore, TickCommit, TickRead, TickReport};
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::engine::{approve_due, Attribution, CustomerState, ReviewItem, ReviewKind};
+use crate::engine::{
+    approve_due, Attribution, CustomerView, Record, RecordKey, ReviewItem, ReviewKind,
+};
 use crate::ledger::LedgerEntry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,79 +102,99 @@ impl CustomerTick {
     }
 }
 
-/// Applies every time rule due at `now`. Each rule's boundary: approval when `now >=
+/// Applies every time rule due at `now` to the records the view holds (the runner loads the due
+/// ones; a complete view holds them all). Each rule's boundary: approval when `now >=
 /// cooling_off_ends_at`; window expiry when `now >= window_ends_at`; a parked event goes to review
 /// when `now >= received_at + parked_review_after`. Everything written is derived from the
-/// state and those boundaries, never from `now` itself, so two ticks at different instants that
+/// records and those boundaries, never from `now` itself, so two ticks at different instants that
 /// both see the same due work write identical items (and the second finds nothing left to do).
+/// Only the records changed (and the head, when a window expires) need writing.
 pub fn tick_customer(
-    state: &mut CustomerState,
+    view: &mut CustomerView,
     now: DateTime<Utc>,
     config: &TickConfig,
 ) -> CustomerTick {
-    let version = state.version;
     let mut tick = CustomerTick {
-        approvals: approve_due(state, now),
+        approvals: approve_due(view, now),
         ..CustomerTick::default()
     };
-    if let Attribution::Affiliate(a) = &mut state.attribution {
-        if a.expired_at.is_none() && now >= a.window_ends_at {
-            a.expired_at = Some(a.window_ends_at);
-            tick.window_expired = true;
+    let customer_id = view.head.customer_id.clone();
+    let mut window_ended = None;
+    for (key, record) in view.records_mut() {
+        if let Record::Transaction(r) = record {
+            if let Some(end) = r.window_ends_at.filter(|end| now >= *end) {
+                r.window_ends_at = None;
+                window_ended = Some(end);
+            }
+        }
+        let waiting_for = match key {
+            RecordKey::Transaction(id) => format!("transaction:{id}"),
+            RecordKey::Challenge(id) => format!("challenge:{id}"),
+        };
+        for parked in record.parked_mut() {
+            let due = parked.received_at + config.parked_review_after;
+            if parked.review_id.is_some() || now < due {
+                continue;
+            }
+            let kind = ReviewKind::ReferenceNeverArrived;
+            let review_id = format!("{}#{}", kind.as_str(), parked.event_id);
+            parked.review_id = Some(review_id.clone());
+            tick.reviews.push(ReviewItem {
+                review_id,
+                kind,
+                customer_id: customer_id.clone(),
+                event_id: parked.event_id.clone(),
+                affiliate_ids: vec![],
+                evidence: [
+                    ("waiting_for".to_owned(), waiting_for.clone()),
+                    (
+                        "event_type".to_owned(),
+                        parked.event_type.as_str().to_owned(),
+                    ),
+                    ("received_at".to_owned(), parked.received_at.to_rfc3339()),
+                ]
+                .into_iter()
+                .collect(),
+                opened_at: due,
+            });
         }
     }
-    let customer_id = state.customer_id.clone();
-    for parked in &mut state.parked {
-        let due = parked.envelope.received_at + config.parked_review_after;
-        if parked.review_id.is_some() || now < due {
-            continue;
+    if window_ended.is_some() {
+        if let Attribution::Affiliate(a) = &mut view.head.attribution {
+            if a.expired_at.is_none() {
+                a.expired_at = Some(a.window_ends_at);
+                tick.window_expired = true;
+            }
         }
-        let kind = ReviewKind::ReferenceNeverArrived;
-        let review_id = format!("{}#{}", kind.as_str(), parked.envelope.event_id);
-        parked.review_id = Some(review_id.clone());
-        tick.reviews.push(ReviewItem {
-            review_id,
-            kind,
-            customer_id: customer_id.clone(),
-            event_id: parked.envelope.event_id.clone(),
-            affiliate_ids: vec![],
-            evidence: [
-                ("waiting_for".to_owned(), parked.waiting_for.clone()),
-                (
-                    "event_type".to_owned(),
-                    parked.envelope.event_type.as_str().to_owned(),
-                ),
-                (
-                    "received_at".to_owned(),
-                    parked.envelope.received_at.to_rfc3339(),
-                ),
-            ]
-            .into_iter()
-            .collect(),
-            opened_at: due,
-        });
     }
-    // One version step per tick that changed anything.
-    state.version = version + u64::from(tick.changed());
     tick
 }
 
-/// The earliest instant at which this customer has scheduler work, if any: what the store's
-/// sparse indexes are keyed on.
-pub fn next_due(state: &CustomerState, config: &TickConfig) -> Option<DateTime<Utc>> {
-    let window = match &state.attribution {
-        Attribution::Affiliate(a) if a.expired_at.is_none() => Some(a.window_ends_at),
-        _ => None,
+/// The earliest instant at which this record has scheduler work, if any: what the store's sparse
+/// index is keyed on.
+pub fn record_due(record: &Record, config: &TickConfig) -> Option<DateTime<Utc>> {
+    let approval = record
+        .commissions()
+        .filter(|c| c.status() == crate::ledger::CommissionStatus::Pending)
+        .map(|c| c.cooling_off_ends_at)
+        .min();
+    let window = match record {
+        Record::Transaction(r) => r.window_ends_at,
+        Record::Challenge(_) => None,
     };
-    let parked = state
-        .parked
+    let parked = record
+        .parked()
         .iter()
         .filter(|p| p.review_id.is_none())
-        .map(|p| p.envelope.received_at + config.parked_review_after)
+        .map(|p| p.received_at + config.parked_review_after)
         .min();
-    [state.next_approval_due(), window, parked]
-        .into_iter()
-        .flatten()
+    [approval, window, parked].into_iter().flatten().min()
+}
+
+/// The earliest due instant over the records the view holds.
+pub fn next_due(view: &CustomerView, config: &TickConfig) -> Option<DateTime<Utc>> {
+    view.records()
+        .filter_map(|(_, r)| record_due(r, config))
         .min()
 }
 

@@ -1,9 +1,12 @@
-//! One tick over the store: read the customers whose work is due (a query of a sparse index, so
-//! the cost follows what is due, not the table), apply the time rules, and write each changed
-//! customer atomically, conditional on the version read, several customers at a time. Two ticks
-//! at once, or a tick racing the processor, cannot both write: the loser's condition fails and it
-//! leaves that customer to the writer that won (or to the next tick).
+//! One tick over the store: read the records whose work is due (a query of a sparse index, so
+//! the cost follows what is due, not the table) with their customers' heads, apply the time
+//! rules, and write each changed customer atomically — only the records that changed (and the
+//! head when a window expired), each conditional on the version read — several customers at a
+//! time. Two ticks at once, or a tick racing the processor, cannot both write: the loser's
+//! condition fails and it leaves that customer to the writer that won (or to the next tick).
+//! Customers still in the legacy whole-history format with due work are migrated first.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -11,11 +14,34 @@ use futures_util::stream::{self, StreamExt};
 use tracing::{info, warn};
 
 use super::{tick_customer, CustomerTick, TickConfig};
-use crate::engine::{CustomerState, ReviewItem};
-use crate::processor::StoreError;
+use crate::engine::legacy::{self, MigratedCustomer};
+use crate::engine::{ChangedRecord, CustomerHead, CustomerView, ReviewItem};
+use crate::ledger::LedgerEntry;
+use crate::processor::{RecordId, StoreError, StoredHead, StoredRecord};
 use crate::quality::{
     anomalies, combine, previous_month, score, AnomalyRules, QualityScore, StatsRecord,
 };
+
+/// Heads and records read for a tick.
+#[derive(Debug, Clone, Default)]
+pub struct TickRead {
+    pub heads: std::collections::HashMap<String, StoredHead>,
+    pub records: std::collections::HashMap<RecordId, StoredRecord>,
+}
+
+/// What a tick writes for one customer, all-or-nothing.
+#[derive(Debug, Clone)]
+pub struct TickCommit<'a> {
+    pub customer_id: &'a str,
+    /// The head, when a window expired: written with its version bumped, conditional on
+    /// `expected_head_version`.
+    pub head: Option<&'a CustomerHead>,
+    pub expected_head_version: u64,
+    /// The records the tick changed, each conditional on the version read.
+    pub records: Vec<ChangedRecord<'a>>,
+    pub approvals: &'a [LedgerEntry],
+    pub reviews: &'a [ReviewItem],
+}
 
 pub trait SchedulerStore {
     /// How many `commit_tick` calls the store takes at once. Different customers never contend,
@@ -24,20 +50,31 @@ pub trait SchedulerStore {
     fn concurrent_writes(&self) -> usize {
         1
     }
-    /// Customers with scheduler work due at or before `now`. May be slightly stale (an index):
-    /// every write is conditional on the version returned here.
-    fn due_customers(
+    /// Records with scheduler work due at or before `now`. May be slightly stale (an index):
+    /// every write is conditional on the versions read afterwards.
+    fn due_records(
         &self,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<CustomerState>, StoreError>>;
-    /// Writes one customer's tick atomically: the state (condition: `version == expected`), the
-    /// approval entries and review items (condition: absent).
-    fn commit_tick(
+    ) -> impl Future<Output = Result<Vec<RecordId>, StoreError>>;
+    /// Customers still in the legacy format whose work is due at or before `now`.
+    fn due_legacy_customers(
         &self,
-        expected_version: u64,
-        state: &CustomerState,
-        tick: &CustomerTick,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>>;
+    /// Reads heads and records (strongly consistent).
+    fn read(
+        &self,
+        heads: &[String],
+        records: &[RecordId],
+    ) -> impl Future<Output = Result<TickRead, StoreError>>;
+    /// Rewrites a legacy customer in the current format (as the processor does).
+    fn migrate(
+        &self,
+        migrated: &MigratedCustomer,
+        legacy_version: u64,
     ) -> impl Future<Output = Result<(), StoreError>>;
+    /// Writes one customer's tick atomically.
+    fn commit_tick(&self, commit: &TickCommit<'_>) -> impl Future<Output = Result<(), StoreError>>;
     /// Affiliate-months whose counters changed since their score was last computed (a sparse
     /// index: the cost follows what changed).
     fn dirty_stats(&self) -> impl Future<Output = Result<Vec<StatsRecord>, StoreError>>;
@@ -60,11 +97,16 @@ pub trait SchedulerStore {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TickReport {
     pub now: String,
+    /// Customers with due work (records found by the index, legacy customers included).
     pub customers_due: usize,
+    /// Due records read.
+    pub records_due: usize,
     pub customers_changed: usize,
     pub approvals: usize,
     pub windows_expired: usize,
     pub reviews_opened: usize,
+    /// Legacy customers rewritten in the current format by this tick.
+    pub migrated: usize,
     /// Affiliate-months whose quality score was recomputed.
     pub scores_refreshed: usize,
     pub anomalies_opened: usize,
@@ -77,32 +119,90 @@ pub struct TickReport {
     pub failed: usize,
 }
 
+/// A customer's view for the tick: its head and the records read, or — for a customer found
+/// in the legacy format — every record, once it is migrated.
+async fn customer_view<S: SchedulerStore>(
+    store: &S,
+    customer_id: &str,
+    read: &mut TickRead,
+    keys: &[RecordId],
+    report: &mut TickReport,
+) -> Result<CustomerView, StoreError> {
+    let mut view = match read.heads.remove(customer_id) {
+        Some(StoredHead::Current(head)) => CustomerView::partial(head),
+        Some(StoredHead::Legacy(state)) => {
+            let legacy_version = state.version;
+            let migrated =
+                legacy::migrate(*state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            store.migrate(&migrated, legacy_version).await?;
+            report.migrated += 1;
+            let mut view = CustomerView::complete(migrated.head);
+            for (key, record) in migrated.records {
+                view.insert_loaded(key, 1, Some(record));
+            }
+            return Ok(view);
+        }
+        // Records without a head: the processor always writes both, so nothing is due here.
+        None => CustomerView::partial(CustomerHead::new(customer_id)),
+    };
+    for (customer, key) in keys {
+        if let Some(stored) = read.records.remove(&(customer.clone(), key.clone())) {
+            view.insert_loaded(key.clone(), stored.version, Some(stored.record));
+        }
+    }
+    Ok(view)
+}
+
 pub async fn run_tick<S: SchedulerStore>(
     store: &S,
     now: DateTime<Utc>,
     config: &TickConfig,
     rules: &AnomalyRules,
 ) -> Result<TickReport, StoreError> {
-    let due = store.due_customers(now).await?;
     let mut report = TickReport {
         now: now.to_rfc3339(),
-        customers_due: due.len(),
         ..TickReport::default()
     };
-    let changed: Vec<(u64, CustomerState, CustomerTick)> = due
-        .into_iter()
-        .filter_map(|mut state| {
-            let expected = state.version;
-            let tick = tick_customer(&mut state, now, config);
-            tick.changed().then_some((expected, state, tick))
-        })
-        .collect();
+    let due = store.due_records(now).await?;
+    report.records_due = due.len();
+    let mut by_customer: BTreeMap<String, Vec<RecordId>> = BTreeMap::new();
+    for id in due {
+        by_customer.entry(id.0.clone()).or_default().push(id);
+    }
+    for customer in store.due_legacy_customers(now).await? {
+        by_customer.entry(customer).or_default();
+    }
+    report.customers_due = by_customer.len();
+    let heads: Vec<String> = by_customer.keys().cloned().collect();
+    let keys: Vec<RecordId> = by_customer.values().flatten().cloned().collect();
+    let mut read = store.read(&heads, &keys).await?;
+    let mut changed: Vec<(u64, CustomerView, CustomerTick, bool)> = Vec::new();
+    for (customer, keys) in &by_customer {
+        let mut view = customer_view(store, customer, &mut read, keys, &mut report).await?;
+        let head_before = view.head.clone();
+        let tick = tick_customer(&mut view, now, config);
+        if tick.changed() {
+            let head_changed = view.head != head_before;
+            if head_changed {
+                view.head.version += 1;
+            }
+            changed.push((head_before.version, view, tick, head_changed));
+        }
+    }
     let mut writes = stream::iter(&changed)
-        .map(|(expected, state, tick)| async move {
-            (state, tick, store.commit_tick(*expected, state, tick).await)
+        .map(|(expected, view, tick, head_changed)| async move {
+            let commit = TickCommit {
+                customer_id: view.customer_id(),
+                head: head_changed.then_some(&view.head),
+                expected_head_version: *expected,
+                records: view.changed_records(),
+                approvals: &tick.approvals,
+                reviews: &tick.reviews,
+            };
+            (view, tick, store.commit_tick(&commit).await)
         })
         .buffer_unordered(store.concurrent_writes().max(1));
-    while let Some((state, tick, written)) = writes.next().await {
+    while let Some((view, tick, written)) = writes.next().await {
         match written {
             Ok(()) => {
                 report.customers_changed += 1;
@@ -112,7 +212,7 @@ pub async fn run_tick<S: SchedulerStore>(
             }
             Err(StoreError::Conflict(_)) => report.raced += 1,
             Err(e) => {
-                warn!(customer_id = %state.customer_id, error = %e, "tick write failed");
+                warn!(customer_id = %view.customer_id(), error = %e, "tick write failed");
                 report.failed += 1;
             }
         }
@@ -123,13 +223,21 @@ pub async fn run_tick<S: SchedulerStore>(
             .stats(&record.affiliate_id, &previous_month(&record.month))
             .await?
             .unwrap_or_default();
-        let period = combine(&record.counters, &previous.counters);
+        let scored = combine(&record.counters, &previous.counters)
+            .and_then(|period| Ok((period, score(&record.counters)?)));
+        let (period, scored) = match scored {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(affiliate_id = %record.affiliate_id, month = %record.month, error = %e, "stored counters cannot be scored");
+                report.failed += 1;
+                continue;
+            }
+        };
         let new_reviews: Vec<ReviewItem> =
             anomalies(&record.affiliate_id, &record.month, &period, rules, now)
                 .into_iter()
                 .filter(|r| !record.anomalies_opened.contains(&r.review_id))
                 .collect();
-        let scored = score(&record.counters);
         match store
             .commit_score(&record, &scored, &new_reviews, now)
             .await
@@ -162,6 +270,8 @@ pub async fn run_tick<S: SchedulerStore>(
         scores = report.scores_refreshed,
         anomalies = report.anomalies_opened,
         due = report.customers_due,
+        records_due = report.records_due,
+        migrated = report.migrated,
         changed = report.customers_changed,
         approvals = report.approvals,
         windows_expired = report.windows_expired,

@@ -7,8 +7,10 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
+use shared::engine::book::Book;
 use shared::engine::{Affiliate, MemoryDirectory};
 use shared::events::*;
+use shared::ledger::Commission;
 use shared::money::Money;
 use shared::plans::Plan;
 
@@ -178,4 +180,19 @@ pub fn chargeback(tx: &str, status: DisputeStatus) -> EventPayload {
         disputed: usd("499.00"),
         dispute_status: status,
     })
+}
+
+/// A commission of the book, by id.
+pub fn commission<'b>(book: &'b Book, id: &str) -> &'b Commission {
+    book.commissions()
+        .find(|c| c.commission_id == id)
+        .unwrap_or_else(|| panic!("no commission {id}"))
+}
+
+/// Events parked for a customer, over all its records.
+pub fn parked(book: &Book, customer: &str) -> usize {
+    book.customer(customer)
+        .records()
+        .map(|(_, r)| r.parked().len())
+        .sum()
 }

@@ -1,0 +1,112 @@
+//! Rewriting a legacy customer (one item holding the whole history) in the current format: one
+//! item per transaction and challenge, then the small head in place of the legacy item.
+//!
+//! Safe to run from several places at once (processor, scheduler, the `migrate-customers`
+//! command) and to repeat after a crash half-way: records are written at version 1 only where
+//! none exists or one from an earlier migration attempt does (`v = 1`: the same content, from the
+//! same or an older legacy version); a record already past version 1 means another writer
+//! finished the migration and moved on, so this attempt stops (`Conflict`) and the caller re-reads.
+//! The head is swapped last, conditional on the legacy item still being the one converted, and
+//! one version higher, so a writer that still holds the legacy version cannot overwrite it.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
+use super::items::{self, item_size, n, units};
+use super::{map_sdk_error, DynamoStore};
+use crate::engine::legacy::MigratedCustomer;
+use crate::processor::StoreError;
+use crate::scheduler::record_due;
+
+/// Record writes in flight at once while migrating one customer.
+const MIGRATION_CONCURRENCY: usize = 16;
+
+impl DynamoStore {
+    pub(super) async fn migrate_customer(
+        &self,
+        migrated: &MigratedCustomer,
+        legacy_version: u64,
+    ) -> Result<(), StoreError> {
+        let customer = migrated.head.customer_id.as_str();
+        stream::iter(&migrated.records)
+            .map(|(key, record)| async move {
+                let due = record_due(record, &self.tick_config);
+                let item = items::record_item(customer, key, 1, record, due);
+                self.plain_write(item_size(&item), u64::from(due.is_some()));
+                self.client
+                    .put_item()
+                    .table_name(&self.tables.records)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(customer_id) OR v = :one")
+                    .expression_attribute_values(":one", n(1))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| match map_sdk_error(e) {
+                        StoreError::Conflict(_) => StoreError::Conflict(format!(
+                            "customer {customer}: record {} is past version 1: another writer migrated it",
+                            key.sort_key()
+                        )),
+                        other => other,
+                    })
+            })
+            .buffer_unordered(MIGRATION_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        let head = items::head_item(&migrated.head);
+        // The legacy item leaves the legacy due index (if it was in it).
+        self.plain_write(item_size(&head), 1);
+        self.client
+            .put_item()
+            .table_name(&self.tables.customers)
+            .set_item(Some(head))
+            .condition_expression("version = :legacy AND attribute_exists(#state)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":legacy", n(legacy_version))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(map_sdk_error)
+    }
+
+    /// Counts one non-transactional put (and its index writes).
+    fn plain_write(&self, size: usize, index_units: u64) {
+        self.usage.write_requests.fetch_add(1, Ordering::Relaxed);
+        self.usage
+            .documented_write_units
+            .fetch_add(units(size, 1024), Ordering::Relaxed);
+        self.usage.put_item(size);
+        self.usage.index_writes(index_units);
+    }
+
+    /// Every customer still in the legacy format, page by page (a scan with a filter: this is
+    /// the one-off command's job, not the per-event path).
+    pub async fn legacy_customers(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> = None;
+        loop {
+            self.usage.read_requests.fetch_add(1, Ordering::Relaxed);
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.tables.customers)
+                .filter_expression("attribute_exists(#state)")
+                .expression_attribute_names("#state", "state")
+                .projection_expression("customer_id")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(map_sdk_error)?;
+            for item in page.items() {
+                out.push(items::get_s(item, "customer_id")?.to_owned());
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+}
