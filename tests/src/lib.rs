@@ -554,6 +554,30 @@ mod processor_support {
             run
         }
 
+        /// Puts normalized envelopes on the event queue as the webhook functions would (group:
+        /// the customer; deduplication: the event id), for tests and benchmarks that need fixed
+        /// timestamps and ids.
+        pub async fn enqueue(&self, envelopes: &[shared::events::EventEnvelope]) {
+            let queue_url = self.resource("EventQueue").reference.clone();
+            let sqs = self.sqs();
+            for e in envelopes {
+                let event_type = aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(e.event_type.as_str())
+                    .build()
+                    .expect("attribute");
+                sqs.send_message()
+                    .queue_url(&queue_url)
+                    .message_body(serde_json::to_string(e).expect("envelope JSON"))
+                    .message_group_id(&e.customer_id)
+                    .message_deduplication_id(&e.event_id)
+                    .message_attributes("event_type", event_type)
+                    .send()
+                    .await
+                    .expect("enqueue");
+            }
+        }
+
         /// Every item of a table (moto: a scan is exact; fine for test-sized tables).
         pub async fn scan(&self, table: &str) -> Vec<HashMap<String, AttributeValue>> {
             let mut items = Vec::new();

@@ -14,14 +14,29 @@ use std::sync::atomic::Ordering;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use super::items::{self, item_size, n, units};
+use super::items::{self, decode_head, item_size, n, units};
 use super::{map_sdk_error, DynamoStore};
-use crate::engine::legacy::MigratedCustomer;
-use crate::processor::StoreError;
+use crate::engine::legacy::{self, MigratedCustomer};
+use crate::processor::{StoreError, StoredHead};
 use crate::scheduler::record_due;
 
 /// Record writes in flight at once while migrating one customer.
 const MIGRATION_CONCURRENCY: usize = 16;
+
+/// Attempts per customer when another writer changes it under the migration.
+const MIGRATION_ATTEMPTS: usize = 5;
+
+/// What the one-off migration did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MigrationReport {
+    /// Customers found in the legacy format by the scan.
+    pub legacy_found: usize,
+    /// Rewritten in the current format by this run.
+    pub migrated: usize,
+    /// Found legacy by the scan, current by the time they were read (another writer migrated
+    /// them: the processor or the scheduler, which migrate on first touch).
+    pub already_current: usize,
+}
 
 impl DynamoStore {
     pub(super) async fn migrate_customer(
@@ -79,6 +94,53 @@ impl DynamoStore {
             .fetch_add(units(size, 1024), Ordering::Relaxed);
         self.usage.put_item(size);
         self.usage.index_writes(index_units);
+    }
+
+    /// The one-off command: migrates every customer still in the legacy format. Idempotent (a
+    /// second run finds nothing) and safe beside running processors and ticks.
+    pub async fn migrate_all(&self) -> Result<MigrationReport, StoreError> {
+        let legacy = self.legacy_customers().await?;
+        let mut report = MigrationReport {
+            legacy_found: legacy.len(),
+            ..MigrationReport::default()
+        };
+        for customer in legacy {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                self.usage.read_requests.fetch_add(1, Ordering::Relaxed);
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.tables.customers)
+                    .key("customer_id", items::s(&customer))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(map_sdk_error)?;
+                let Some(item) = out.item else {
+                    return Err(StoreError::Corrupt(format!(
+                        "customer {customer} vanished during migration"
+                    )));
+                };
+                let StoredHead::Legacy(state) = decode_head(&item)? else {
+                    report.already_current += 1;
+                    break;
+                };
+                let version = state.version;
+                let migrated =
+                    legacy::migrate(*state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                match self.migrate_customer(&migrated, version).await {
+                    Ok(()) => {
+                        report.migrated += 1;
+                        break;
+                    }
+                    Err(StoreError::Conflict(_)) if attempt < MIGRATION_ATTEMPTS => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(report)
     }
 
     /// Every customer still in the legacy format, page by page (a scan with a filter: this is

@@ -24,6 +24,7 @@ use rust_decimal::Decimal;
 
 pub use items::{item_size, ledger_item, Item};
 pub use keys::*;
+pub use migration::MigrationReport;
 
 use crate::processor::StoreError;
 use crate::scheduler::TickConfig;
