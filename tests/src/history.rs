@@ -74,6 +74,16 @@ impl HistoryBuilder {
         &self.customer
     }
 
+    /// When the next event will have occurred.
+    pub fn next_at(&self) -> DateTime<Utc> {
+        self.next_at
+    }
+
+    /// Moves the clock forward (never back), e.g. past a scheduler tick.
+    pub fn skip_to(&mut self, t: DateTime<Utc>) {
+        self.next_at = self.next_at.max(t);
+    }
+
     pub fn envelope(&mut self, payload: EventPayload) -> EventEnvelope {
         let occurred_at = self.next_at;
         self.next_at += Duration::minutes(SPACING_MINUTES);
@@ -287,4 +297,23 @@ pub fn customer_id(label: &str) -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+/// The kind of an event, as the mix counts it.
+pub fn kind(e: &EventEnvelope) -> &'static str {
+    match &e.payload {
+        EventPayload::Purchase(_) => "purchase",
+        EventPayload::EvaluationStarted(_) => "evaluation started",
+        EventPayload::EvaluationFailed(_) => "evaluation failed",
+        EventPayload::EvaluationPassed(_) => "evaluation passed",
+        EventPayload::Funded(_) => "funded",
+        EventPayload::Reset(_) => "reset",
+        EventPayload::Refund(r) if r.refunded.amount.to_string() == "499.00" => "full refund",
+        EventPayload::Refund(_) => "partial refund",
+        EventPayload::Chargeback(c) => match c.dispute_status {
+            DisputeStatus::Opened => "chargeback opened",
+            DisputeStatus::Won => "chargeback won",
+            DisputeStatus::Lost => "chargeback lost",
+        },
+    }
 }

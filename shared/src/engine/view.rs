@@ -208,6 +208,20 @@ impl CustomerView {
             .filter_map(|(k, slot)| slot.current.as_mut().map(|r| (k, r)))
     }
 
+    /// The head and every record held, to change both at once (the scheduler's tick).
+    pub fn parts_mut(
+        &mut self,
+    ) -> (
+        &mut CustomerHead,
+        impl Iterator<Item = (&RecordKey, &mut Record)>,
+    ) {
+        let records = self
+            .records
+            .iter_mut()
+            .filter_map(|(k, slot)| slot.current.as_mut().map(|r| (k, r)));
+        (&mut self.head, records)
+    }
+
     /// Every commission in the records held.
     pub fn commissions(&self) -> impl Iterator<Item = &Commission> {
         self.records().flat_map(|(_, r)| r.commissions())
@@ -227,6 +241,13 @@ impl CustomerView {
                 })
             })
             .collect()
+    }
+
+    /// Whether any record differs from what was loaded.
+    pub fn has_changes(&self) -> bool {
+        self.records
+            .values()
+            .any(|slot| slot.current != slot.loaded)
     }
 
     /// After a successful write: what was written is now what is stored.

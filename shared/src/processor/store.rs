@@ -88,7 +88,8 @@ pub struct CounterUpdate {
 #[derive(Debug, Clone)]
 pub struct Commit<'a> {
     pub event: &'a EventEnvelope,
-    /// The head after the event; written conditional on `expected_head_version`.
+    /// The head after the event; written, conditional on `expected_head_version`, when the event
+    /// changed the customer (its version then moved on).
     pub head: &'a CustomerHead,
     /// The head version read (0 = no head item yet).
     pub expected_head_version: u64,

@@ -9,7 +9,8 @@ pub use runner::{run_tick, SchedulerStore, TickCommit, TickRead, TickReport};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::engine::{
-    approve_due, Attribution, CustomerView, Record, RecordKey, ReviewItem, ReviewKind,
+    approve_commission, Attribution, CustomerHead, CustomerView, Record, RecordKey, ReviewItem,
+    ReviewKind,
 };
 use crate::ledger::LedgerEntry;
 
@@ -102,70 +103,114 @@ impl CustomerTick {
     }
 }
 
-/// Applies every time rule due at `now` to the records the view holds (the runner loads the due
-/// ones; a complete view holds them all). Each rule's boundary: approval when `now >=
-/// cooling_off_ends_at`; window expiry when `now >= window_ends_at`; a parked event goes to review
-/// when `now >= received_at + parked_review_after`. Everything written is derived from the
-/// records and those boundaries, never from `now` itself, so two ticks at different instants that
+/// What a tick changed in one record: its approvals and review items, and whether the window
+/// it carried expired (then the head changed too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordTick {
+    pub key: RecordKey,
+    pub approvals: Vec<LedgerEntry>,
+    pub reviews: Vec<ReviewItem>,
+    pub window_expired: bool,
+}
+
+impl RecordTick {
+    pub fn changed(&self) -> bool {
+        !self.approvals.is_empty() || self.window_expired || !self.reviews.is_empty()
+    }
+}
+
+/// Applies every time rule due at `now` to one record. Each rule's boundary: approval when `now
+/// >= cooling_off_ends_at`; window expiry when `now >= window_ends_at`; a parked event goes to
+/// review when `now >= received_at + parked_review_after`. Everything written is derived from the
+/// record and those boundaries, never from `now` itself, so two ticks at different instants that
 /// both see the same due work write identical items (and the second finds nothing left to do).
-/// Only the records changed (and the head, when a window expires) need writing.
+pub fn tick_record(
+    head: &mut CustomerHead,
+    key: &RecordKey,
+    record: &mut Record,
+    now: DateTime<Utc>,
+    config: &TickConfig,
+) -> RecordTick {
+    let customer_id = head.customer_id.clone();
+    let mut tick = RecordTick {
+        key: key.clone(),
+        approvals: record
+            .commissions_mut()
+            .filter_map(|c| approve_commission(c, &customer_id, now))
+            .collect(),
+        reviews: Vec::new(),
+        window_expired: false,
+    };
+    if let Record::Transaction(r) = record {
+        if r.window_ends_at.is_some_and(|end| now >= end) {
+            r.window_ends_at = None;
+            if let Attribution::Affiliate(a) = &mut head.attribution {
+                if a.expired_at.is_none() {
+                    a.expired_at = Some(a.window_ends_at);
+                    tick.window_expired = true;
+                }
+            }
+        }
+    }
+    let waiting_for = match key {
+        RecordKey::Transaction(id) => format!("transaction:{id}"),
+        RecordKey::Challenge(id) => format!("challenge:{id}"),
+    };
+    for parked in record.parked_mut() {
+        let due = parked.received_at + config.parked_review_after;
+        if parked.review_id.is_some() || now < due {
+            continue;
+        }
+        let kind = ReviewKind::ReferenceNeverArrived;
+        let review_id = format!("{}#{}", kind.as_str(), parked.event_id);
+        parked.review_id = Some(review_id.clone());
+        tick.reviews.push(ReviewItem {
+            review_id,
+            kind,
+            customer_id: customer_id.clone(),
+            event_id: parked.event_id.clone(),
+            affiliate_ids: vec![],
+            evidence: [
+                ("waiting_for".to_owned(), waiting_for.clone()),
+                (
+                    "event_type".to_owned(),
+                    parked.event_type.as_str().to_owned(),
+                ),
+                ("received_at".to_owned(), parked.received_at.to_rfc3339()),
+            ]
+            .into_iter()
+            .collect(),
+            opened_at: due,
+        });
+    }
+    tick
+}
+
+/// Every record's tick, one after another (the records the view holds: the runner loads the due
+/// ones; a complete view holds them all).
+pub fn tick_records(
+    view: &mut CustomerView,
+    now: DateTime<Utc>,
+    config: &TickConfig,
+) -> Vec<RecordTick> {
+    let (head, records) = view.parts_mut();
+    records
+        .map(|(key, record)| tick_record(head, key, record, now, config))
+        .filter(RecordTick::changed)
+        .collect()
+}
+
+/// The whole customer's tick, as one summary (the in-memory book and the rule tests).
 pub fn tick_customer(
     view: &mut CustomerView,
     now: DateTime<Utc>,
     config: &TickConfig,
 ) -> CustomerTick {
-    let mut tick = CustomerTick {
-        approvals: approve_due(view, now),
-        ..CustomerTick::default()
-    };
-    let customer_id = view.head.customer_id.clone();
-    let mut window_ended = None;
-    for (key, record) in view.records_mut() {
-        if let Record::Transaction(r) = record {
-            if let Some(end) = r.window_ends_at.filter(|end| now >= *end) {
-                r.window_ends_at = None;
-                window_ended = Some(end);
-            }
-        }
-        let waiting_for = match key {
-            RecordKey::Transaction(id) => format!("transaction:{id}"),
-            RecordKey::Challenge(id) => format!("challenge:{id}"),
-        };
-        for parked in record.parked_mut() {
-            let due = parked.received_at + config.parked_review_after;
-            if parked.review_id.is_some() || now < due {
-                continue;
-            }
-            let kind = ReviewKind::ReferenceNeverArrived;
-            let review_id = format!("{}#{}", kind.as_str(), parked.event_id);
-            parked.review_id = Some(review_id.clone());
-            tick.reviews.push(ReviewItem {
-                review_id,
-                kind,
-                customer_id: customer_id.clone(),
-                event_id: parked.event_id.clone(),
-                affiliate_ids: vec![],
-                evidence: [
-                    ("waiting_for".to_owned(), waiting_for.clone()),
-                    (
-                        "event_type".to_owned(),
-                        parked.event_type.as_str().to_owned(),
-                    ),
-                    ("received_at".to_owned(), parked.received_at.to_rfc3339()),
-                ]
-                .into_iter()
-                .collect(),
-                opened_at: due,
-            });
-        }
-    }
-    if window_ended.is_some() {
-        if let Attribution::Affiliate(a) = &mut view.head.attribution {
-            if a.expired_at.is_none() {
-                a.expired_at = Some(a.window_ends_at);
-                tick.window_expired = true;
-            }
-        }
+    let mut tick = CustomerTick::default();
+    for r in tick_records(view, now, config) {
+        tick.approvals.extend(r.approvals);
+        tick.reviews.extend(r.reviews);
+        tick.window_expired |= r.window_expired;
     }
     tick
 }

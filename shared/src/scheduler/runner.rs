@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 use tracing::{info, warn};
 
-use super::{tick_customer, CustomerTick, TickConfig};
+use super::{tick_records, RecordTick, TickConfig};
 use crate::engine::legacy::{self, MigratedCustomer};
 use crate::engine::{ChangedRecord, CustomerHead, CustomerView, ReviewItem};
 use crate::ledger::LedgerEntry;
@@ -73,7 +73,7 @@ pub trait SchedulerStore {
         migrated: &MigratedCustomer,
         legacy_version: u64,
     ) -> impl Future<Output = Result<(), StoreError>>;
-    /// Writes one customer's tick atomically.
+    /// Writes one record's tick atomically (with the head, when the record's window expired).
     fn commit_tick(&self, commit: &TickCommit<'_>) -> impl Future<Output = Result<(), StoreError>>;
     /// Affiliate-months whose counters changed since their score was last computed (a sparse
     /// index: the cost follows what changed).
@@ -112,9 +112,9 @@ pub struct TickReport {
     pub anomalies_opened: usize,
     /// Share of the refreshed affiliate-months' events that went to review (reviews / events).
     pub review_share: Option<String>,
-    /// Customers another writer changed between our read and our write: left to it.
+    /// Records another writer changed between our read and our write: left to it.
     pub raced: usize,
-    /// Customers whose write failed for another reason: the tick reports failure so the
+    /// Record writes that failed for another reason: the tick reports failure so the
     /// schedule's retry policy runs it again.
     pub failed: usize,
 }
@@ -176,47 +176,62 @@ pub async fn run_tick<S: SchedulerStore>(
     let heads: Vec<String> = by_customer.keys().cloned().collect();
     let keys: Vec<RecordId> = by_customer.values().flatten().cloned().collect();
     let mut read = store.read(&heads, &keys).await?;
-    let mut changed: Vec<(u64, CustomerView, CustomerTick, bool)> = Vec::new();
+    // One transaction per changed record (with the head when its window expired): records are
+    // independent, each written conditional on its own version, so a customer with many
+    // commissions due at once never outgrows a transaction.
+    let mut views: Vec<CustomerView> = Vec::with_capacity(by_customer.len());
+    let mut work: Vec<(usize, RecordTick, u64)> = Vec::new();
     for (customer, keys) in &by_customer {
         let mut view = customer_view(store, customer, &mut read, keys, &mut report).await?;
-        let head_before = view.head.clone();
-        let tick = tick_customer(&mut view, now, config);
-        if tick.changed() {
-            let head_changed = view.head != head_before;
-            if head_changed {
-                view.head.version += 1;
-            }
-            changed.push((head_before.version, view, tick, head_changed));
+        let expected_head_version = view.head.version;
+        let ticks = tick_records(&mut view, now, config);
+        if ticks.iter().any(|t| t.window_expired) {
+            view.head.version += 1;
         }
+        work.extend(
+            ticks
+                .into_iter()
+                .map(|t| (views.len(), t, expected_head_version)),
+        );
+        views.push(view);
     }
-    let mut writes = stream::iter(&changed)
-        .map(|(expected, view, tick, head_changed)| async move {
+    let views = &views;
+    let mut writes = stream::iter(&work)
+        .map(|(i, tick, expected)| async move {
+            let view = &views[*i];
             let commit = TickCommit {
                 customer_id: view.customer_id(),
-                head: head_changed.then_some(&view.head),
+                head: tick.window_expired.then_some(&view.head),
                 expected_head_version: *expected,
-                records: view.changed_records(),
+                records: view
+                    .changed_records()
+                    .into_iter()
+                    .filter(|c| *c.key == tick.key)
+                    .collect(),
                 approvals: &tick.approvals,
                 reviews: &tick.reviews,
             };
             (view, tick, store.commit_tick(&commit).await)
         })
         .buffer_unordered(store.concurrent_writes().max(1));
+    let mut changed_customers = std::collections::HashSet::new();
     while let Some((view, tick, written)) = writes.next().await {
         match written {
             Ok(()) => {
-                report.customers_changed += 1;
+                changed_customers.insert(view.customer_id());
                 report.approvals += tick.approvals.len();
                 report.windows_expired += usize::from(tick.window_expired);
                 report.reviews_opened += tick.reviews.len();
             }
             Err(StoreError::Conflict(_)) => report.raced += 1,
             Err(e) => {
-                warn!(customer_id = %view.customer_id(), error = %e, "tick write failed");
+                warn!(customer_id = %view.customer_id(), record = %tick.key.sort_key(), error = %e, "tick write failed");
                 report.failed += 1;
             }
         }
     }
+    drop(writes);
+    report.customers_changed = changed_customers.len();
     let (mut events, mut reviews) = (rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO);
     for record in store.dirty_stats().await? {
         let previous = store

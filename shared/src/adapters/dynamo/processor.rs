@@ -161,13 +161,17 @@ impl DynamoStore {
                 writes.push(TransactWriteItem::builder().update(update).build());
             }
         }
-        writes.push(self.versioned_put(
-            &self.tables.customers,
-            items::head_item(commit.head),
-            "customer_id",
-            "version",
-            commit.expected_head_version,
-        )?);
+        // An event that changed nothing of the customer leaves the head's version, and the head,
+        // as they were: nothing to write.
+        if commit.head.version != commit.expected_head_version {
+            writes.push(self.versioned_put(
+                &self.tables.customers,
+                items::head_item(commit.head),
+                "customer_id",
+                "version",
+                commit.expected_head_version,
+            )?);
+        }
         let customer = commit.head.customer_id.as_str();
         for changed in &commit.records {
             let due = record_due(changed.record, &self.tick_config);

@@ -76,6 +76,11 @@ type RuleResult = Result<Decision, EngineError>;
 /// Applies one event to the customer's view. The caller has already ruled out duplicates (an
 /// event id with a recorded outcome is never applied again). On `Err(NotLoaded)` the view may be
 /// half-changed: the caller applies the event again to a fresh copy once it has loaded more.
+///
+/// The head's version counts the events that changed the customer (its attribution or a record).
+/// An event that changes neither — an evaluation that is only reported, the most common event —
+/// leaves it as it was: its `seq` in the event log is the version it saw (the rebuild order
+/// places it after the change it saw and before the next), and the head need not be written.
 pub fn apply_event(
     view: &mut CustomerView,
     event: &EventEnvelope,
@@ -87,12 +92,15 @@ pub fn apply_event(
         });
     }
     let seq = view.head.version + 1;
+    let attribution_before = view.head.attribution.clone();
     let mut applied = Applied::default();
     let decision = apply_one(view, event, seq, directory, &mut applied)?;
     if decision.releases_parked {
         release_parked(view, seq, directory, &mut applied)?;
     }
-    view.head.version = seq;
+    if view.has_changes() || view.head.attribution != attribution_before {
+        view.head.version = seq;
+    }
     Ok(applied)
 }
 

@@ -1,0 +1,318 @@
+//! What one event costs in DynamoDB as a customer's history grows: one trader's history in the
+//! realistic mix (`system_tests::history`) is replayed through the real processor and adapter on
+//! the local stack (moto, real SDK), and at each length — 1, 10, 50, 200, 1,000 and 5,000 events —
+//! a fixed probe (one event of each kind, each alone in its SQS batch: the worst case, nothing to
+//! share reads with) is measured: read and write requests, read and write capacity units by
+//! DynamoDB's documented rules (transactions double), the index writes the table writes cause,
+//! and the largest item written. Then a scheduler tick approves what has come due, measured per
+//! approval.
+//!
+//! Counts are exact; capacity units are computed from the items' sizes (moto does not bill like
+//! DynamoDB). Two things the adapter cannot see are measured here: a stats counter update is billed
+//! on the stats item's size, and its index entry (DirtyScores projects the whole item) too, so the
+//! stats item is read after each probe event and both are charged at its real size.
+//!
+//! Targets (issue 9): flat in history length; no item over 4 KB; at most 8 WCU per event averaged
+//! over the mix. The figures go to `.local/bench/customer-history.json` for `infra/cost.py`.
+//!
+//! Run: `cargo bench -p system-tests --bench customer_history` (part of `./infra/bench`).
+//! `HISTORY_LENGTHS=1,10,50` measures fewer lengths.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Duration;
+use serde_json::json;
+use shared::adapters::dynamo::{item_size, UsageSnapshot};
+use shared::events::EventEnvelope;
+use shared::quality::month_of;
+use shared::scheduler::run_tick;
+use system_tests::history::{customer_id, kind, History, AFFILIATE};
+use system_tests::{workspace_root, LocalStack, ProcessorHarness};
+
+const ITEM_LIMIT: usize = 4096;
+const WCU_TARGET: f64 = 8.0;
+
+/// One measured event (or tick).
+#[derive(Debug, Clone, Default)]
+struct Cost {
+    read_requests: u64,
+    write_requests: u64,
+    rcu: u64,
+    wcu: u64,
+    index_wcu: u64,
+    largest_item: usize,
+}
+
+impl Cost {
+    fn add(&mut self, o: &Cost) {
+        self.read_requests += o.read_requests;
+        self.write_requests += o.write_requests;
+        self.rcu += o.rcu;
+        self.wcu += o.wcu;
+        self.index_wcu += o.index_wcu;
+        self.largest_item = self.largest_item.max(o.largest_item);
+    }
+}
+
+fn units(size: usize) -> u64 {
+    size.div_ceil(1024).max(1) as u64
+}
+
+async fn stats_item_size(stack: &LocalStack, harness: &ProcessorHarness, month: &str) -> usize {
+    let out = stack
+        .dynamodb()
+        .get_item()
+        .table_name(&harness.config.tables.stats)
+        .key("affiliate_id", AttributeValue::S(AFFILIATE.into()))
+        .key("month", AttributeValue::S(month.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.item.as_ref().map_or(0, item_size)
+}
+
+/// Processes `events` (one SQS batch per `batch` events) and returns what it cost, with the stats
+/// update and its index entry charged at the stats item's real size.
+async fn process(
+    stack: &LocalStack,
+    harness: &ProcessorHarness,
+    events: &[EventEnvelope],
+    batch: usize,
+) -> Cost {
+    let usage = harness.store.usage();
+    let mut cost = Cost::default();
+    for chunk in events.chunks(batch) {
+        let before: UsageSnapshot = usage.snapshot();
+        usage.take_largest_item();
+        stack.enqueue(chunk).await;
+        let run = stack.run_trigger(harness, &harness.store, 50).await;
+        assert_eq!(run.failed, 0, "{run:?}");
+        let used = usage.snapshot() - before;
+        let mut c = Cost {
+            read_requests: used.read_requests,
+            write_requests: used.write_requests,
+            rcu: used.documented_read_units,
+            wcu: used.documented_write_units,
+            index_wcu: used.documented_index_write_units,
+            largest_item: usage.take_largest_item(),
+        };
+        // The adapter charged each stats update at the 1 KB minimum (twice: the transactional
+        // write and the DirtyScores index entry): charge the rest of the item's real size.
+        let months: std::collections::BTreeSet<String> =
+            chunk.iter().map(|e| month_of(e.occurred_at)).collect();
+        for month in months {
+            let size = stats_item_size(stack, harness, &month).await;
+            let updates = chunk
+                .iter()
+                .filter(|e| month_of(e.occurred_at) == month)
+                .count() as u64;
+            let extra = units(size) - 1;
+            c.wcu += 2 * extra * updates;
+            c.index_wcu += extra * updates;
+            c.largest_item = c.largest_item.max(size);
+        }
+        cost.add(&c);
+    }
+    cost
+}
+
+fn per(c: &Cost, n: usize) -> serde_json::Value {
+    let n = n as f64;
+    json!({
+        "read_requests": c.read_requests as f64 / n,
+        "write_requests": c.write_requests as f64 / n,
+        "rcu": c.rcu as f64 / n,
+        "wcu": c.wcu as f64 / n,
+        "index_wcu": c.index_wcu as f64 / n,
+        "largest_item": c.largest_item,
+    })
+}
+
+fn row(length: usize, label: &str, c: &Cost, n: usize) {
+    let n = n as f64;
+    println!(
+        "history: {length:>5} | {label:<32} reads {:>5.2}  writes {:>4.2}  RCU {:>5.2}  WCU {:>5.2}  index WCU {:>5.2}  largest item {:>5} B",
+        c.read_requests as f64 / n,
+        c.write_requests as f64 / n,
+        c.rcu as f64 / n,
+        c.wcu as f64 / n,
+        c.index_wcu as f64 / n,
+        c.largest_item
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let lengths: Vec<usize> = std::env::var("HISTORY_LENGTHS")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .map(|n| n.trim().parse().expect("a length"))
+                .collect()
+        })
+        .unwrap_or_else(|| vec![1, 10, 50, 200, 1_000, 5_000]);
+    let stack = LocalStack::fresh().await;
+    let harness = stack.processor();
+    let usage = harness.store.usage();
+    let customer = customer_id("bench-history-1");
+    let mut history = History::new(&customer, 42);
+
+    // The mix the weights come from: what the generator produces over the longest history.
+    let longest = *lengths.iter().max().unwrap();
+    let mut weights: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for e in History::new(&customer_id("bench-mix"), 42).take(longest.max(1_000)) {
+        *weights.entry(kind(&e)).or_default() += 1;
+    }
+    let total_weight: usize = weights.values().sum();
+    println!(
+        "history: mix over {total_weight} generated events: {}",
+        weights
+            .iter()
+            .map(|(k, n)| format!("{k} {:.1} %", 100.0 * *n as f64 / total_weight as f64))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let mut processed = 0usize;
+    let mut replay = Cost::default();
+    let mut replayed = 0usize;
+    let mut results = Vec::new();
+    let mut worst_item = 0usize;
+    for &length in &lengths {
+        // the history up to `length` events, in full SQS batches
+        let prefix = history.take(length.saturating_sub(processed));
+        replayed += prefix.len();
+        replay.add(&process(&stack, &harness, &prefix, 10).await);
+        processed += prefix.len();
+
+        let mut by_kind: BTreeMap<&'static str, (Cost, usize)> = BTreeMap::new();
+        let mut probe_total = Cost::default();
+        let probe = history.builder.probe();
+        for (label, e) in &probe {
+            let c = process(&stack, &harness, std::slice::from_ref(e), 1).await;
+            row(processed, label, &c, 1);
+            let slot = by_kind.entry(kind(e)).or_default();
+            slot.0.add(&c);
+            slot.1 += 1;
+            probe_total.add(&c);
+        }
+        processed += probe.len();
+        worst_item = worst_item.max(probe_total.largest_item);
+        row(
+            processed - probe.len(),
+            "probe average",
+            &probe_total,
+            probe.len(),
+        );
+
+        // The mix average: each kind's probe cost, weighted by how often the mix has it (kinds
+        // the probe lacks cost as their nearest probed kind).
+        let nearest = |k: &str| -> &'static str {
+            match k {
+                "full refund" => "partial refund",
+                "chargeback won" => "chargeback lost",
+                other => by_kind
+                    .keys()
+                    .find(|p| **p == other)
+                    .copied()
+                    .unwrap_or("purchase"),
+            }
+        };
+        let (mut wcu, mut rcu, mut index, mut reads, mut writes) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for (k, n) in &weights {
+            let (c, samples) = &by_kind[nearest(k)];
+            let w = *n as f64 / total_weight as f64 / *samples as f64;
+            wcu += w * c.wcu as f64;
+            rcu += w * c.rcu as f64;
+            index += w * c.index_wcu as f64;
+            reads += w * c.read_requests as f64;
+            writes += w * c.write_requests as f64;
+        }
+        println!(
+            "history: {:>5} | MIX AVERAGE (weighted)            reads {reads:>5.2}  writes {writes:>4.2}  RCU {rcu:>5.2}  WCU {wcu:>5.2}  index WCU {index:>5.2}  (WCU target <= {WCU_TARGET})",
+            processed - probe.len()
+        );
+
+        // A tick once all the probe's commissions are due: what one approval writes.
+        let now = history.builder.next_at() + Duration::hours(49);
+        let before = usage.snapshot();
+        usage.take_largest_item();
+        let report = run_tick(
+            &harness.store,
+            now,
+            &harness.config.tick_config,
+            &stack.anomaly_rules(),
+        )
+        .await
+        .unwrap();
+        assert_eq!((report.failed, report.raced), (0, 0), "{report:?}");
+        let used = usage.snapshot() - before;
+        history.builder.skip_to(now + Duration::minutes(1));
+        // The tick also refreshes the affiliate's quality score (one update, not per approval).
+        let score_writes = report.scores_refreshed as u64;
+        let approval = Cost {
+            read_requests: used.read_requests,
+            write_requests: used.write_requests - score_writes,
+            rcu: used.documented_read_units,
+            wcu: used.documented_write_units - 2 * score_writes,
+            index_wcu: used.documented_index_write_units,
+            largest_item: usage.take_largest_item(),
+        };
+        let n = report.approvals.max(1);
+        println!(
+            "approval: {:>4} | {} approvals over {} due records: per approval writes {:.2}  WCU {:.2}  index WCU {:.2}  largest item {} B; the tick read {} requests ({} RCU)",
+            processed - probe.len(),
+            report.approvals,
+            report.records_due,
+            approval.write_requests as f64 / n as f64,
+            approval.wcu as f64 / n as f64,
+            approval.index_wcu as f64 / n as f64,
+            approval.largest_item,
+            approval.read_requests,
+            approval.rcu
+        );
+        worst_item = worst_item.max(approval.largest_item);
+        results.push(json!({
+            "length": processed - probe.len(),
+            "probe": by_kind.iter().map(|(k, (c, n))| (k.to_string(), per(c, *n))).collect::<BTreeMap<_, _>>(),
+            "mix_average": {"wcu": wcu, "rcu": rcu, "index_wcu": index, "read_requests": reads, "write_requests": writes},
+            "approval": {"approvals": report.approvals, "per_approval": per(&approval, n)},
+        }));
+    }
+    let first = &results[0]["mix_average"]["wcu"];
+    let last = &results[results.len() - 1]["mix_average"]["wcu"];
+    println!(
+        "history: replayed {replayed} events in batches of 10: per event reads {:.2}  writes {:.2}  RCU {:.2}  WCU {:.2}  index WCU {:.2}",
+        replay.read_requests as f64 / replayed as f64,
+        replay.write_requests as f64 / replayed as f64,
+        replay.rcu as f64 / replayed as f64,
+        replay.wcu as f64 / replayed as f64,
+        replay.index_wcu as f64 / replayed as f64,
+    );
+    println!(
+        "history: mix WCU at {} events {:.2}, at {} events {:.2}; largest item anywhere {} B (limit {ITEM_LIMIT}) [{}]",
+        results[0]["length"],
+        first.as_f64().unwrap(),
+        results[results.len() - 1]["length"],
+        last.as_f64().unwrap(),
+        worst_item,
+        if worst_item <= ITEM_LIMIT && last.as_f64().unwrap() <= WCU_TARGET { "ok" } else { "OVER TARGET" }
+    );
+    let out = workspace_root().join(".local/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    let doc = json!({
+        "measured_by": "cargo bench -p system-tests --bench customer_history",
+        "mix": weights,
+        "lengths": results,
+        "replay_in_batches_of_10": per(&replay, replayed),
+        "largest_item": worst_item,
+    });
+    std::fs::write(
+        out.join("customer-history.json"),
+        serde_json::to_string_pretty(&doc).unwrap(),
+    )
+    .unwrap();
+    println!("history: figures written to .local/bench/customer-history.json");
+}
