@@ -440,6 +440,16 @@ mod tests {
         .unwrap()
     }
 
+    /// The validation error of the hybrid plan with `patch`'s top-level fields replaced.
+    fn bad(patch: &str) -> String {
+        let mut v: serde_json::Value = serde_json::to_value(hybrid()).unwrap();
+        let p: serde_json::Value = serde_json::from_str(patch).unwrap();
+        for (k, val) in p.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        Plan::from_json(&v.to_string()).unwrap_err().to_string()
+    }
+
     fn ctx(count: u32, tier: Option<&str>, t: &str) -> PricingContext {
         PricingContext {
             occurred_at: at(t),
@@ -567,14 +577,6 @@ mod tests {
 
     #[test]
     fn invalid_plans_are_refused_with_the_reason() {
-        let bad = |patch: &str| {
-            let mut v: serde_json::Value = serde_json::to_value(hybrid()).unwrap();
-            let p: serde_json::Value = serde_json::from_str(patch).unwrap();
-            for (k, val) in p.as_object().unwrap() {
-                v[k] = val.clone();
-            }
-            Plan::from_json(&v.to_string()).unwrap_err().to_string()
-        };
         assert!(bad(r#"{"revshare_percent": "101"}"#).contains("outside 0..=100"));
         assert!(bad(r#"{"cpa_by_tier": {"x": "1.001"}}"#).contains("more decimals"));
         assert!(bad(r#"{"cpa_by_tier": {"x": "-1"}}"#).contains("negative"));
@@ -660,14 +662,6 @@ mod tests {
 
     #[test]
     fn the_new_fields_are_validated_with_their_path() {
-        let bad = |patch: &str| {
-            let mut v: serde_json::Value = serde_json::to_value(hybrid()).unwrap();
-            let p: serde_json::Value = serde_json::from_str(patch).unwrap();
-            for (k, val) in p.as_object().unwrap() {
-                v[k] = val.clone();
-            }
-            Plan::from_json(&v.to_string()).unwrap_err().to_string()
-        };
         let e = bad(r#"{"reset_revshare_percent": "5", "resets_in_scope": false}"#);
         assert!(
             e.contains("reset_revshare_percent is set but resets_in_scope is false"),

@@ -26,7 +26,6 @@ use serde_json::json;
 use shared::adapters::dynamo::{item_size, UsageSnapshot};
 use shared::events::EventEnvelope;
 use shared::quality::month_of;
-use shared::scheduler::run_tick;
 use system_tests::history::{customer_id, kind, History, AFFILIATE};
 use system_tests::{workspace_root, LocalStack, ProcessorHarness};
 
@@ -239,14 +238,7 @@ async fn main() {
         let now = history.builder.next_at() + Duration::hours(49);
         let before = usage.snapshot();
         usage.take_largest_item();
-        let report = run_tick(
-            &harness.store,
-            now,
-            &harness.config.tick_config,
-            &stack.anomaly_rules(),
-        )
-        .await
-        .unwrap();
+        let report = stack.tick(&harness, now).await;
         assert_eq!((report.failed, report.raced), (0, 0), "{report:?}");
         let used = usage.snapshot() - before;
         history.builder.skip_to(now + Duration::minutes(1));

@@ -458,6 +458,23 @@ mod processor_support {
             }
         }
 
+        /// One scheduler tick at `now`, as the deployed scheduler runs it (its time rules and
+        /// anomaly thresholds from template.yaml), straight against the processor's store.
+        pub async fn tick(
+            &self,
+            harness: &ProcessorHarness,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> shared::scheduler::TickReport {
+            shared::scheduler::run_tick(
+                &harness.store,
+                now,
+                &harness.config.tick_config,
+                &self.anomaly_rules(),
+            )
+            .await
+            .expect("the tick reads its due work")
+        }
+
         /// The anomaly thresholds template.yaml gives the scheduler.
         pub fn anomaly_rules(&self) -> shared::quality::AnomalyRules {
             let env = &self.function("SchedulerFunction").environment;

@@ -17,7 +17,6 @@ use shared::events::*;
 use shared::money::Money;
 use shared::plans::Plan;
 use shared::processor::StoredHead;
-use shared::scheduler::run_tick;
 use system_tests::{workspace_root, LocalStack, ProcessorHarness};
 
 fn fixture() -> Value {
@@ -231,14 +230,7 @@ async fn tick(
     harness: &ProcessorHarness,
     now: DateTime<Utc>,
 ) -> shared::scheduler::TickReport {
-    let report = run_tick(
-        &harness.store,
-        now,
-        &harness.config.tick_config,
-        &stack.anomaly_rules(),
-    )
-    .await
-    .unwrap();
+    let report = stack.tick(harness, now).await;
     assert_eq!((report.failed, report.raced), (0, 0), "{report:?}");
     report
 }

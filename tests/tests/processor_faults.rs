@@ -9,7 +9,7 @@ use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use shared::engine::ReviewItem;
 use shared::events::EventType;
-use shared::processor::{Commit, LoadRequest, Loaded, ProcessorStore, StoreError};
+use shared::processor::{Commit, LoadRequest, Loaded, MigrationStore, ProcessorStore, StoreError};
 use system_tests::{LocalStack, Webhooks};
 
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +61,9 @@ impl<S: ProcessorStore> ProcessorStore for FaultyStore<'_, S> {
     async fn record_conflict(&self, review: &ReviewItem) -> Result<(), StoreError> {
         self.around(self.inner.record_conflict(review)).await
     }
+}
+
+impl<S: ProcessorStore> MigrationStore for FaultyStore<'_, S> {
     async fn migrate(
         &self,
         migrated: &shared::engine::legacy::MigratedCustomer,

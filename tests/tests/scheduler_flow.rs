@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use shared::engine::legacy::MigratedCustomer;
 use shared::engine::ReviewItem;
 use shared::events::EventType;
-use shared::processor::{RecordId, StoreError};
+use shared::processor::{MigrationStore, RecordId, StoreError};
 use shared::quality::{QualityScore, StatsRecord};
 use shared::scheduler::{SchedulerStore, TickCommit, TickRead};
 use shared::scheduler_lambda::handle_tick;
@@ -54,15 +54,27 @@ macro_rules! due_work_pass_through {
         ) -> Result<Vec<String>, StoreError> {
             self.inner.due_legacy_customers(now).await
         }
-        async fn migrate(
-            &self,
-            migrated: &MigratedCustomer,
-            legacy_version: u64,
-        ) -> Result<(), StoreError> {
-            self.inner.migrate(migrated, legacy_version).await
+    };
+}
+
+/// The wrappers below migrate legacy customers as the store they wrap does.
+macro_rules! migration_pass_through {
+    ($wrapper:ident) => {
+        impl<S: SchedulerStore> MigrationStore for $wrapper<'_, S> {
+            async fn migrate(
+                &self,
+                migrated: &MigratedCustomer,
+                legacy_version: u64,
+            ) -> Result<(), StoreError> {
+                self.inner.migrate(migrated, legacy_version).await
+            }
         }
     };
 }
+
+migration_pass_through!(Lockstep);
+migration_pass_through!(PauseAfterRead);
+migration_pass_through!(CountInFlight);
 
 /// Two ticks "at once": each reads, waits until the other has read too, then writes. Writes go
 /// one at a time because moto, unlike DynamoDB, does not make a conditional write atomic against

@@ -15,6 +15,7 @@ use super::records::{
     Challenge, ChallengeRecord, ParkedRef, Record, RecordKey, Transaction, TransactionKind,
     TransactionRecord,
 };
+use super::view::CustomerView;
 use crate::events::{DisputeStatus, EventEnvelope, FailureReason};
 use crate::ledger::{Commission, CommissionSource, CommissionStatus};
 use crate::money::{Currency, Money};
@@ -116,6 +117,24 @@ pub struct MigratedCustomer {
     pub records: Vec<(RecordKey, Record)>,
     /// The parked events' envelopes (the records keep only references to them).
     pub parked_envelopes: Vec<EventEnvelope>,
+}
+
+/// The version a migrated record is written at.
+pub const MIGRATED_RECORD_VERSION: u64 = 1;
+
+impl MigratedCustomer {
+    /// The customer as the engine sees it once the migration is written: every record is in
+    /// hand, so the view is complete.
+    pub fn into_view(self) -> CustomerView {
+        let mut view = CustomerView::complete(self.head);
+        for (key, record) in self.records {
+            view.insert_loaded(key, MIGRATED_RECORD_VERSION, Some(record));
+        }
+        for envelope in self.parked_envelopes {
+            view.insert_envelope(envelope);
+        }
+        view
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -11,10 +11,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 
 use super::fields::*;
-use super::parse::{
-    check_occurred_at, ACCOUNT_SIZE_MAX, DISPUTE_STATUSES, FAILURE_REASONS, MAX_DAYS,
-    PROFIT_SPLIT_MAX,
-};
 use super::*;
 use crate::email::EmailHasher;
 use crate::money::ZeroAllowed;

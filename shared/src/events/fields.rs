@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::{DisputeStatus, FailureReason};
 use crate::money::{parse_amount_for, Currency, Money, ZeroAllowed};
 
 /// One problem with one field of the request body, as shown in a 400 response.
@@ -306,5 +307,38 @@ impl<'a> FieldReader<'a> {
         } else {
             Err(self.errors)
         }
+    }
+}
+
+// ------------------------------------------------------------------ the bounds every path applies
+
+/// How far in the future `occurred_at` may be (clock skew between the firm and us). Anything
+/// later cannot have happened yet, and would let a sender steer time-based rules.
+pub const OCCURRED_AT_FUTURE_TOLERANCE_SECONDS: i64 = 5 * 60;
+
+/// Largest nominal account size accepted (a sanity bound, not a business rule).
+pub const ACCOUNT_SIZE_MAX: Decimal = Decimal::from_parts(100_000_000, 0, 0, false, 0);
+/// A profit split is a percentage.
+pub const PROFIT_SPLIT_MAX: Decimal = Decimal::from_parts(100, 0, 0, false, 0);
+/// Day counts beyond ten years are sender bugs.
+pub const MAX_DAYS: u32 = 3650;
+pub const FAILURE_REASONS: &[(&str, FailureReason)] = &[
+    ("drawdown_limit", FailureReason::DrawdownLimit),
+    ("time_expired", FailureReason::TimeExpired),
+    ("rule_violation", FailureReason::RuleViolation),
+];
+pub const DISPUTE_STATUSES: &[(&str, DisputeStatus)] = &[
+    ("opened", DisputeStatus::Opened),
+    ("won", DisputeStatus::Won),
+    ("lost", DisputeStatus::Lost),
+];
+
+/// `occurred_at`: RFC 3339, and not later than the skew allowance after `now`.
+pub fn check_occurred_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let t = check_timestamp(s)?;
+    if t > now + chrono::Duration::seconds(OCCURRED_AT_FUTURE_TOLERANCE_SECONDS) {
+        Err("is in the future".to_owned())
+    } else {
+        Ok(t)
     }
 }

@@ -9,17 +9,44 @@ mod parse;
 
 pub use envelope::{seal, EventEnvelope, SealedEnvelope, ENVELOPE_SCHEMA_VERSION};
 pub use fast::parse_fast;
-pub use fields::FieldError;
-pub use parse::{check_occurred_at, parse_event_body, parse_event_json, ParsedBody};
+pub use fields::{check_occurred_at, FieldError, OCCURRED_AT_FUTURE_TOLERANCE_SECONDS};
+pub use parse::parse_event_body;
 
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::email::EmailHasher;
 use crate::money::Money;
+
+/// Parses a webhook body from its bytes: the typed fast path when it accepts the body outright,
+/// else the reporting reader, which lists every field error. (The two readers share the rules in
+/// `fields` and know nothing of each other.)
+pub fn parse_event_json(
+    event_type: EventType,
+    body: &[u8],
+    email_hasher: &EmailHasher,
+    now: DateTime<Utc>,
+) -> Result<ParsedBody, Vec<FieldError>> {
+    if let Some(parsed) = fast::parse_fast(event_type, body, email_hasher, now) {
+        return Ok(parsed);
+    }
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| vec![FieldError::new("body", format!("is not valid JSON: {e}"))])?;
+    parse::parse_event_body(event_type, &value, email_hasher, now)
+}
+
+/// The common fields plus the typed payload of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedBody {
+    pub customer_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub email_hash: Option<String>,
+    pub payload: EventPayload,
+}
 
 /// The six webhook endpoints, one Lambda each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,70 +1,16 @@
 //! Turns a webhook's JSON body into a typed, normalized event, or into the full list of field
 //! errors. Pure: no I/O, no clock of its own.
 
-use chrono::{DateTime, Duration, Utc};
-use rust_decimal::Decimal;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::fields::{check_timestamp, FieldError, FieldReader};
+use super::fields::{
+    check_occurred_at, FieldError, FieldReader, ACCOUNT_SIZE_MAX, DISPUTE_STATUSES,
+    FAILURE_REASONS, MAX_DAYS, PROFIT_SPLIT_MAX,
+};
 use super::*;
 use crate::email::EmailHasher;
 use crate::money::ZeroAllowed;
-
-/// How far in the future `occurred_at` may be (clock skew between the firm and us). Anything
-/// later cannot have happened yet, and would let a sender steer time-based rules.
-pub const OCCURRED_AT_FUTURE_TOLERANCE_SECONDS: i64 = 5 * 60;
-
-/// Largest nominal account size accepted (a sanity bound, not a business rule).
-pub(super) const ACCOUNT_SIZE_MAX: Decimal = Decimal::from_parts(100_000_000, 0, 0, false, 0);
-/// A profit split is a percentage.
-pub(super) const PROFIT_SPLIT_MAX: Decimal = Decimal::from_parts(100, 0, 0, false, 0);
-/// Day counts beyond ten years are sender bugs.
-pub(super) const MAX_DAYS: u32 = 3650;
-pub(super) const FAILURE_REASONS: &[(&str, FailureReason)] = &[
-    ("drawdown_limit", FailureReason::DrawdownLimit),
-    ("time_expired", FailureReason::TimeExpired),
-    ("rule_violation", FailureReason::RuleViolation),
-];
-pub(super) const DISPUTE_STATUSES: &[(&str, DisputeStatus)] = &[
-    ("opened", DisputeStatus::Opened),
-    ("won", DisputeStatus::Won),
-    ("lost", DisputeStatus::Lost),
-];
-
-/// `occurred_at`: RFC 3339, and not later than the skew allowance after `now`.
-pub fn check_occurred_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    let t = check_timestamp(s)?;
-    if t > now + Duration::seconds(OCCURRED_AT_FUTURE_TOLERANCE_SECONDS) {
-        Err("is in the future".to_owned())
-    } else {
-        Ok(t)
-    }
-}
-
-/// Parses a webhook body from its bytes: the typed fast path when it accepts the body outright,
-/// else the reporting reader, which lists every field error.
-pub fn parse_event_json(
-    event_type: EventType,
-    body: &[u8],
-    email_hasher: &EmailHasher,
-    now: DateTime<Utc>,
-) -> Result<ParsedBody, Vec<FieldError>> {
-    if let Some(parsed) = super::fast::parse_fast(event_type, body, email_hasher, now) {
-        return Ok(parsed);
-    }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| vec![FieldError::new("body", format!("is not valid JSON: {e}"))])?;
-    parse_event_body(event_type, &value, email_hasher, now)
-}
-
-/// The common fields plus the typed payload of one event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedBody {
-    pub customer_id: String,
-    pub occurred_at: DateTime<Utc>,
-    pub email_hash: Option<String>,
-    pub payload: EventPayload,
-}
 
 pub fn parse_event_body(
     event_type: EventType,
@@ -247,7 +193,7 @@ fn read_refund(r: &mut FieldReader) -> Option<EventPayload> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{Duration, TimeZone};
     use proptest::prelude::*;
     use serde_json::json;
 

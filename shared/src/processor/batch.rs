@@ -14,10 +14,11 @@ use std::sync::Mutex;
 use tracing::{info, warn, Instrument};
 
 use super::store::{
-    Commit, CounterUpdate, LoadRequest, Loaded, ProcessorStore, RecordId, StoreError, StoredHead,
+    migrate_legacy, Commit, CounterUpdate, LoadRequest, Loaded, ProcessorStore, RecordId,
+    StoreError, StoredHead,
 };
 use crate::engine::{
-    admit, apply_event, legacy, Admission, CustomerHead, CustomerView, Directory, EngineError,
+    admit, apply_event, Admission, CustomerHead, CustomerView, Directory, EngineError,
     MemoryDirectory, Needed, RecordKey, SeenEvent,
 };
 use crate::events::{EventEnvelope, EventPayload, ENVELOPE_SCHEMA_VERSION};
@@ -469,21 +470,8 @@ impl Processor {
             let view = match loaded.heads.remove(customer) {
                 Some(StoredHead::Current(head)) => CustomerView::partial(head),
                 Some(StoredHead::Legacy(state)) => {
-                    let legacy_version = state.version;
-                    let migrated =
-                        legacy::migrate(*state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    store.migrate(&migrated, legacy_version).await?;
                     outcome.migrated += 1;
-                    info!(customer_id = %customer, records = migrated.records.len(), "legacy customer migrated");
-                    // Every record of the customer is in hand: the view is complete.
-                    let mut view = CustomerView::complete(migrated.head);
-                    for (key, record) in migrated.records {
-                        view.insert_loaded(key, 1, Some(record));
-                    }
-                    for envelope in migrated.parked_envelopes {
-                        view.insert_envelope(envelope);
-                    }
-                    view
+                    migrate_legacy(store, *state).await?
                 }
                 None => CustomerView::partial(CustomerHead::new(customer)),
             };

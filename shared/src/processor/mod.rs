@@ -7,6 +7,6 @@ mod store;
 
 pub use batch::{named_records, BatchOutcome, BatchRecord, Processor, RecordFailure};
 pub use store::{
-    Commit, CounterUpdate, LoadRequest, Loaded, ProcessorStore, RecordId, StoreError, StoredHead,
-    StoredRecord,
+    migrate_legacy, Commit, CounterUpdate, LoadRequest, Loaded, MigrationStore, ProcessorStore,
+    RecordId, StoreError, StoredHead, StoredRecord,
 };

@@ -117,18 +117,35 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-pub trait ProcessorStore {
+/// Rewrites a legacy customer in the current format: its records (idempotent puts), then its
+/// head, conditional on the legacy item still being at `legacy_version`. The processor and the
+/// scheduler both migrate a legacy customer the first time they touch it.
+pub trait MigrationStore {
+    fn migrate(
+        &self,
+        migrated: &MigratedCustomer,
+        legacy_version: u64,
+    ) -> impl Future<Output = Result<(), StoreError>>;
+}
+
+/// Converts and writes a legacy customer, and returns it as the engine sees it now.
+pub async fn migrate_legacy<S: MigrationStore>(
+    store: &S,
+    state: LegacyCustomerState,
+) -> Result<crate::engine::CustomerView, StoreError> {
+    let legacy_version = state.version;
+    let migrated =
+        crate::engine::legacy::migrate(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    store.migrate(&migrated, legacy_version).await?;
+    tracing::info!(customer_id = %migrated.head.customer_id, records = migrated.records.len(), "legacy customer migrated");
+    Ok(migrated.into_view())
+}
+
+pub trait ProcessorStore: MigrationStore {
     /// One batched, strongly consistent read.
     fn load(&self, request: &LoadRequest) -> impl Future<Output = Result<Loaded, StoreError>>;
     /// One atomic write of an event's effects.
     fn commit(&self, commit: &Commit<'_>) -> impl Future<Output = Result<(), StoreError>>;
     /// Records a conflicting redelivery's review item (idempotent: conditional on absence).
     fn record_conflict(&self, review: &ReviewItem) -> impl Future<Output = Result<(), StoreError>>;
-    /// Rewrites a legacy customer in the current format: its records (idempotent puts), then its
-    /// head, conditional on the legacy item still being at `legacy_version`.
-    fn migrate(
-        &self,
-        migrated: &MigratedCustomer,
-        legacy_version: u64,
-    ) -> impl Future<Output = Result<(), StoreError>>;
 }

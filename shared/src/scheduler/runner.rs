@@ -14,10 +14,11 @@ use futures_util::stream::{self, StreamExt};
 use tracing::{info, warn};
 
 use super::{tick_records, RecordTick, TickConfig};
-use crate::engine::legacy::{self, MigratedCustomer};
 use crate::engine::{ChangedRecord, CustomerHead, CustomerView, ReviewItem};
 use crate::ledger::LedgerEntry;
-use crate::processor::{RecordId, StoreError, StoredHead, StoredRecord};
+use crate::processor::{
+    migrate_legacy, MigrationStore, RecordId, StoreError, StoredHead, StoredRecord,
+};
 use crate::quality::{
     anomalies, combine, previous_month, score, AnomalyRules, QualityScore, StatsRecord,
 };
@@ -43,7 +44,7 @@ pub struct TickCommit<'a> {
     pub reviews: &'a [ReviewItem],
 }
 
-pub trait SchedulerStore {
+pub trait SchedulerStore: MigrationStore {
     /// How many `commit_tick` calls the store takes at once. Different customers never contend,
     /// so on DynamoDB a backlog of due work is written several customers at a time instead of one
     /// round trip after another; 1 (the default) writes them in turn.
@@ -67,12 +68,6 @@ pub trait SchedulerStore {
         heads: &[String],
         records: &[RecordId],
     ) -> impl Future<Output = Result<TickRead, StoreError>>;
-    /// Rewrites a legacy customer in the current format (as the processor does).
-    fn migrate(
-        &self,
-        migrated: &MigratedCustomer,
-        legacy_version: u64,
-    ) -> impl Future<Output = Result<(), StoreError>>;
     /// Writes one record's tick atomically (with the head, when the record's window expired).
     fn commit_tick(&self, commit: &TickCommit<'_>) -> impl Future<Output = Result<(), StoreError>>;
     /// Affiliate-months whose counters changed since their score was last computed (a sparse
@@ -131,16 +126,8 @@ async fn customer_view<S: SchedulerStore>(
     let mut view = match read.heads.remove(customer_id) {
         Some(StoredHead::Current(head)) => CustomerView::partial(head),
         Some(StoredHead::Legacy(state)) => {
-            let legacy_version = state.version;
-            let migrated =
-                legacy::migrate(*state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            store.migrate(&migrated, legacy_version).await?;
             report.migrated += 1;
-            let mut view = CustomerView::complete(migrated.head);
-            for (key, record) in migrated.records {
-                view.insert_loaded(key, 1, Some(record));
-            }
-            return Ok(view);
+            return migrate_legacy(store, *state).await;
         }
         // Records without a head: the processor always writes both, so nothing is due here.
         None => CustomerView::partial(CustomerHead::new(customer_id)),

@@ -17,7 +17,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use super::items::{self, decode_head, item_size, n, units};
 use super::{map_sdk_error, DynamoStore};
 use crate::engine::legacy::{self, MigratedCustomer};
-use crate::processor::{StoreError, StoredHead};
+use crate::processor::{MigrationStore, StoreError, StoredHead};
 use crate::scheduler::record_due;
 
 /// Record writes in flight at once while migrating one customer.
@@ -38,8 +38,18 @@ pub struct MigrationReport {
     pub already_current: usize,
 }
 
+impl MigrationStore for DynamoStore {
+    async fn migrate(
+        &self,
+        migrated: &MigratedCustomer,
+        legacy_version: u64,
+    ) -> Result<(), StoreError> {
+        self.migrate_customer(migrated, legacy_version).await
+    }
+}
+
 impl DynamoStore {
-    pub(super) async fn migrate_customer(
+    async fn migrate_customer(
         &self,
         migrated: &MigratedCustomer,
         legacy_version: u64,
@@ -48,20 +58,26 @@ impl DynamoStore {
         stream::iter(&migrated.records)
             .map(|(key, record)| async move {
                 let due = record_due(record, &self.tick_config);
-                let item = items::record_item(customer, key, 1, record, due);
+                let item = items::record_item(
+                    customer,
+                    key,
+                    legacy::MIGRATED_RECORD_VERSION,
+                    record,
+                    due,
+                );
                 self.plain_write(item_size(&item), u64::from(due.is_some()));
                 self.client
                     .put_item()
                     .table_name(&self.tables.records)
                     .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(customer_id) OR v = :one")
-                    .expression_attribute_values(":one", n(1))
+                    .condition_expression("attribute_not_exists(customer_id) OR v = :migrated")
+                    .expression_attribute_values(":migrated", n(legacy::MIGRATED_RECORD_VERSION))
                     .send()
                     .await
                     .map(|_| ())
                     .map_err(|e| match map_sdk_error(e) {
                         StoreError::Conflict(_) => StoreError::Conflict(format!(
-                            "customer {customer}: record {} is past version 1: another writer migrated it",
+                            "customer {customer}: record {} is past its migrated version: another writer migrated it",
                             key.sort_key()
                         )),
                         other => other,

@@ -303,6 +303,33 @@ impl DynamoStore {
         }
     }
 
+    /// The conditional put of a changed record at its next version, with the due-index keys its
+    /// scheduler work calls for (and the index writes that change causes).
+    fn record_write(
+        &self,
+        customer_id: &str,
+        changed: &crate::engine::ChangedRecord<'_>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let due = crate::scheduler::record_due(changed.record, &self.tick_config);
+        let before = changed
+            .before
+            .and_then(|r| crate::scheduler::record_due(r, &self.tick_config));
+        self.usage.index_writes(due_index_writes(before, due));
+        self.versioned_put(
+            &self.tables.records,
+            items::record_item(
+                customer_id,
+                changed.key,
+                changed.version + 1,
+                changed.record,
+                due,
+            ),
+            "customer_id",
+            "v",
+            changed.version,
+        )
+    }
+
     /// Every item of a sparse sharded index (`:shard` = `due#00` … `due#15`), page by page,
     /// decoded. An empty page still costs the minimum read.
     async fn query_shards<T>(

@@ -10,12 +10,10 @@ use super::items::{
     Item,
 };
 use super::keys::{due_shard, key_affiliate, key_coupon, key_plan};
-use super::{due_index_writes, map_sdk_error, DynamoStore};
-use crate::engine::legacy::MigratedCustomer;
+use super::{map_sdk_error, DynamoStore};
 use crate::engine::{EmailOwner, ReviewItem, SeenEvent};
 use crate::plans::Plan;
 use crate::processor::{Commit, LoadRequest, Loaded, ProcessorStore, StoreError};
-use crate::scheduler::record_due;
 
 impl DynamoStore {
     fn keys(&self, request: &LoadRequest) -> Vec<(String, Item)> {
@@ -174,24 +172,7 @@ impl DynamoStore {
         }
         let customer = commit.head.customer_id.as_str();
         for changed in &commit.records {
-            let due = record_due(changed.record, &self.tick_config);
-            let before = changed
-                .before
-                .and_then(|r| record_due(r, &self.tick_config));
-            self.usage.index_writes(due_index_writes(before, due));
-            writes.push(self.versioned_put(
-                &self.tables.records,
-                items::record_item(
-                    customer,
-                    changed.key,
-                    changed.version + 1,
-                    changed.record,
-                    due,
-                ),
-                "customer_id",
-                "v",
-                changed.version,
-            )?);
+            writes.push(self.record_write(customer, changed)?);
         }
         self.append_entries_and_reviews(&mut writes, &applied.entries, &applied.reviews)?;
         for claim in &applied.email_claims {
@@ -306,13 +287,5 @@ impl ProcessorStore for DynamoStore {
                 other => Err(other),
             },
         }
-    }
-
-    async fn migrate(
-        &self,
-        migrated: &MigratedCustomer,
-        legacy_version: u64,
-    ) -> Result<(), StoreError> {
-        self.migrate_customer(migrated, legacy_version).await
     }
 }

@@ -11,12 +11,11 @@ use super::items::{
     self, decode_head, decode_record, decode_stats, get_s, item_size, list, n, rfc3339, s, units,
 };
 use super::keys::{sortable_instant, DIRTY_INDEX, LEGACY_DUE_INDEX, RECORDS_DUE_INDEX};
-use super::{due_index_writes, map_sdk_error, DynamoStore};
-use crate::engine::legacy::MigratedCustomer;
+use super::{map_sdk_error, DynamoStore};
 use crate::engine::ReviewItem;
 use crate::processor::{RecordId, StoreError};
 use crate::quality::{QualityScore, StatsRecord};
-use crate::scheduler::{record_due, SchedulerStore, TickCommit, TickRead};
+use crate::scheduler::{SchedulerStore, TickCommit, TickRead};
 
 impl SchedulerStore for DynamoStore {
     fn concurrent_writes(&self) -> usize {
@@ -76,14 +75,6 @@ impl SchedulerStore for DynamoStore {
         Ok(read)
     }
 
-    async fn migrate(
-        &self,
-        migrated: &MigratedCustomer,
-        legacy_version: u64,
-    ) -> Result<(), StoreError> {
-        self.migrate_customer(migrated, legacy_version).await
-    }
-
     async fn commit_tick(&self, commit: &TickCommit<'_>) -> Result<(), StoreError> {
         let mut writes = Vec::new();
         if let Some(head) = commit.head {
@@ -96,24 +87,7 @@ impl SchedulerStore for DynamoStore {
             )?);
         }
         for changed in &commit.records {
-            let due = record_due(changed.record, &self.tick_config);
-            let before = changed
-                .before
-                .and_then(|r| record_due(r, &self.tick_config));
-            self.usage.index_writes(due_index_writes(before, due));
-            writes.push(self.versioned_put(
-                &self.tables.records,
-                items::record_item(
-                    commit.customer_id,
-                    changed.key,
-                    changed.version + 1,
-                    changed.record,
-                    due,
-                ),
-                "customer_id",
-                "v",
-                changed.version,
-            )?);
+            writes.push(self.record_write(commit.customer_id, changed)?);
         }
         self.append_entries_and_reviews(&mut writes, commit.approvals, commit.reviews)?;
         self.transact(writes).await

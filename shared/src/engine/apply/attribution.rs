@@ -203,46 +203,46 @@ pub(super) fn claim_email(ctx: &mut EventContext<'_>, affiliate_id: Option<&str>
     }
 }
 
-/// Whether an event that occurred at `at` earns, and under whom.
-pub(super) enum Earning<'d> {
-    Yes {
-        affiliate_id: String,
-        affiliate: &'d Affiliate,
-        plan: &'d Plan,
-        review_hold: Option<String>,
-    },
-    No(Decision),
+/// Who an event earns for, when it earns: the attributed affiliate, its current plan, and the
+/// review holding its commissions, if any.
+pub(super) struct Earner<'d> {
+    pub affiliate_id: String,
+    pub affiliate: &'d Affiliate,
+    pub plan: &'d Plan,
+    pub review_hold: Option<String>,
 }
 
+/// Whether an event that occurred at `at` earns, and for whom; else the decision that says why
+/// not.
 pub(super) fn earning<'d>(
     attribution: &Attribution,
     directory: &'d dyn Directory,
     at: chrono::DateTime<chrono::Utc>,
-) -> Earning<'d> {
+) -> Result<Earner<'d>, Decision> {
     match attribution {
         Attribution::Affiliate(a) => {
             if !a.window_contains(at) {
-                return Earning::No(Decision::no_commission(Reason::OutsideWindow));
+                return Err(Decision::no_commission(Reason::OutsideWindow));
             }
             match current_plan(directory, &a.affiliate_id) {
-                Some((affiliate, plan)) => Earning::Yes {
+                Some((affiliate, plan)) => Ok(Earner {
                     affiliate_id: a.affiliate_id.clone(),
                     affiliate,
                     plan,
                     review_hold: a.review_id.clone(),
-                },
-                None => Earning::No(Decision::new(
+                }),
+                None => Err(Decision::new(
                     OutcomeKind::HeldForReview,
                     Reason::PlanMissing,
                 )),
             }
         }
-        Attribution::Unresolved { .. } => Earning::No(Decision::new(
+        Attribution::Unresolved { .. } => Err(Decision::new(
             OutcomeKind::HeldForReview,
             Reason::AttributionInReview,
         )),
         Attribution::Organic { .. } | Attribution::None => {
-            Earning::No(Decision::no_commission(Reason::Unattributed))
+            Err(Decision::no_commission(Reason::Unattributed))
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Evaluation and funded events: reporting on the challenge, plus a milestone commission when the
 //! plan pays one (at most once per challenge and milestone).
 
-use super::attribution::{earning, Earning};
+use super::attribution::{earning, Earner};
 use super::{
     park, post_commission, pricing_context, Decision, EventContext, NewCommission, RuleResult,
 };
@@ -28,20 +28,19 @@ pub(super) fn milestone_event(
         return Ok(Decision::no_commission(Reason::ReportingOnly));
     };
     let already_paid = record.milestones.contains_key(&kind);
-    let (affiliate_id, affiliate, plan, review_hold) =
-        match earning(&view.head.attribution, ctx.directory, ctx.event.occurred_at) {
-            Earning::Yes {
-                affiliate_id,
-                affiliate,
-                plan,
-                review_hold,
-            } => (affiliate_id, affiliate, plan, review_hold),
-            // An event that earns nothing is still reported: unattributed is reporting only.
-            Earning::No(decision) if decision.reason == Reason::Unattributed => {
-                return Ok(Decision::no_commission(Reason::ReportingOnly))
-            }
-            Earning::No(decision) => return Ok(decision),
-        };
+    let Earner {
+        affiliate_id,
+        affiliate,
+        plan,
+        review_hold,
+    } = match earning(&view.head.attribution, ctx.directory, ctx.event.occurred_at) {
+        Ok(earner) => earner,
+        // An event of an unattributed customer is still reported: reporting only.
+        Err(decision) if decision.reason == Reason::Unattributed => {
+            return Ok(Decision::no_commission(Reason::ReportingOnly))
+        }
+        Err(decision) => return Ok(decision),
+    };
     let Some(amount) = plan.milestone(kind) else {
         return Ok(Decision::no_commission(Reason::ReportingOnly));
     };

@@ -3,7 +3,7 @@
 
 use rust_decimal::Decimal;
 
-use super::attribution::{earning, Earning};
+use super::attribution::{earning, Earner};
 use super::{
     park, post_commission, pricing_context, Decision, EventContext, NewCommission, RuleResult,
 };
@@ -43,16 +43,15 @@ pub(super) fn reset(view: &mut CustomerView, r: &Reset, ctx: &mut EventContext<'
         dispute: None,
         tier_changed_at: None,
     });
-    let (affiliate_id, affiliate, plan, review_hold) =
-        match earning(&view.head.attribution, ctx.directory, ctx.event.occurred_at) {
-            Earning::Yes {
-                affiliate_id,
-                affiliate,
-                plan,
-                review_hold,
-            } => (affiliate_id, affiliate, plan, review_hold),
-            Earning::No(decision) => return Ok(decision.releasing()),
-        };
+    let Earner {
+        affiliate_id,
+        affiliate,
+        plan,
+        review_hold,
+    } = match earning(&view.head.attribution, ctx.directory, ctx.event.occurred_at) {
+        Ok(earner) => earner,
+        Err(decision) => return Ok(decision.releasing()),
+    };
     if !plan.pays_on_resets() {
         return Ok(Decision::no_commission(Reason::OutOfScope).releasing());
     }
