@@ -636,3 +636,134 @@ fn duplicates_change_nothing_and_conflicting_redeliveries_go_to_review() {
         ReviewKind::ConflictingRedelivery
     );
 }
+
+/// A directory with one more plan, for affiliate `aff-x`.
+fn with_plan(plan: &str) -> shared::engine::MemoryDirectory {
+    let mut dir = directory();
+    let plan = shared::plans::Plan::from_json(plan).unwrap();
+    dir.affiliates
+        .insert("aff-x".into(), affiliate("aff-x", &plan.plan_id));
+    dir.add_plan(plan);
+    dir
+}
+
+#[test]
+fn a_free_purchase_earns_no_cpa_unless_the_plan_says_free_purchases_qualify() {
+    // the CPA plan pays 100.00 for a 100k challenge; the challenge is free
+    let free = |dir| {
+        let mut book = Book::new(dir);
+        book.deliver(&envelope(
+            "p1",
+            "c1",
+            t0(),
+            purchase("tx1", "ch1", "100k", "0", Some("aff-x"), None),
+        ));
+        book
+    };
+    let book = free(with_plan(CPA_ONLY.replace("\"cpa\"", "\"cpa-x\"").as_str()));
+    assert_eq!(
+        outcome(&book, "p1"),
+        (OutcomeKind::NoCommission, "free_purchase".into())
+    );
+    assert!(book.entries.is_empty());
+    // not a qualified purchase either: it does not count towards performance steps
+    assert_eq!(
+        book.directory.affiliates["aff-x"].qualified_in("2026-11"),
+        0
+    );
+
+    let opted_in = CPA_ONLY.replace("\"cpa\"", "\"cpa-x\"").replace(
+        "\"cpa_by_tier\"",
+        "\"qualification\": {\"free_purchases_qualify\": true}, \"cpa_by_tier\"",
+    );
+    let book = free(with_plan(&opted_in));
+    assert_eq!(
+        amounts(&book, "p1"),
+        vec![(EntryKind::Commission, d("100"), CommissionStatus::Pending)]
+    );
+    assert_eq!(
+        book.directory.affiliates["aff-x"].qualified_in("2026-11"),
+        1
+    );
+}
+
+#[test]
+fn the_window_has_one_rule_a_purchase_before_its_start_earns_nothing() {
+    // The later purchase arrives first and decides the attribution (the window starts at its
+    // occurred_at); the earlier one, arriving second, occurred before the window: it earns
+    // nothing, exactly as a reset or milestone at that instant would.
+    let mut book = Book::new(directory());
+    book.deliver(&envelope(
+        "p2",
+        "c1",
+        t0() + Duration::hours(1),
+        purchase("tx2", "ch2", "100k", "499.00", Some("aff-a"), None),
+    ));
+    book.deliver(&envelope(
+        "p1",
+        "c1",
+        t0(),
+        purchase("tx1", "ch1", "100k", "499.00", Some("aff-a"), None),
+    ));
+    book.deliver(&envelope("r1", "c1", t0(), reset("tx-r", "ch2", "79.00")));
+    assert_eq!(
+        outcome(&book, "p1"),
+        (OutcomeKind::NoCommission, "outside_window".into())
+    );
+    assert_eq!(
+        outcome(&book, "r1"),
+        (OutcomeKind::NoCommission, "outside_window".into())
+    );
+    // at the start instant itself, both earn
+    let mut book = Book::new(directory());
+    bought(&mut book);
+    book.deliver(&envelope(
+        "p3",
+        "c1",
+        t0(),
+        purchase("tx3", "ch3", "100k", "499.00", Some("aff-a"), None),
+    ));
+    book.deliver(&envelope("r2", "c1", t0(), reset("tx-r2", "ch1", "79.00")));
+    assert_eq!(outcome(&book, "p3").0, OutcomeKind::CommissionPosted);
+    assert_eq!(outcome(&book, "r2").0, OutcomeKind::CommissionPosted);
+}
+
+#[test]
+fn a_plan_can_pay_resets_at_their_own_rate_or_only_resets_and_a_default_cpa() {
+    // resets only, at 20 %; no RevShare on purchases, a 30.00 CPA for any tier
+    let plan = r#"{
+      "plan_id": "resets-only", "version": 1, "currency": "USD",
+      "attribution_window_days": 90, "cooling_off_hours": 48,
+      "cpa_default": "30.00",
+      "reset_revshare_percent": "20", "resets_in_scope": true
+    }"#;
+    let mut book = Book::new(with_plan(plan));
+    book.deliver(&envelope(
+        "p1",
+        "c1",
+        t0(),
+        purchase("tx1", "ch1", "200k", "999.00", Some("aff-x"), None),
+    ));
+    book.deliver(&envelope(
+        "r1",
+        "c1",
+        t0() + Duration::days(1),
+        reset("tx-r", "ch1", "79.00"),
+    ));
+    assert_eq!(
+        amounts(&book, "p1"),
+        vec![(EntryKind::Commission, d("30"), CommissionStatus::Pending)]
+    );
+    assert_eq!(
+        amounts(&book, "r1"),
+        vec![(EntryKind::Commission, d("15.8"), CommissionStatus::Pending)]
+    );
+    // a partial refund of the reset is recalculated at the reset rate of the frozen version
+    book.deliver(&envelope(
+        "f1",
+        "c1",
+        t0() + Duration::days(2),
+        refund("tx-r", "29.00", None),
+    ));
+    assert_eq!(net(&book, "r1"), d("10")); // 20 % of 50.00
+}

@@ -279,6 +279,14 @@ async fn bad_input_gets_its_status_and_a_named_problem() {
             "amount",
         ),
         (
+            // a decimal that parses but that no money operation may ever be handed
+            "huge amount",
+            with("amount", json!("70000000000000000000000000000")),
+            Some("application/json"),
+            400,
+            "amount",
+        ),
+        (
             "number amount",
             with("amount", json!(499.0)),
             Some("application/json"),
