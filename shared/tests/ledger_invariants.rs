@@ -522,10 +522,10 @@ proptest! {
         prop_assert!(evs.len() >= 1_200);
         let dir = directory();
         let mut clean: Vec<Step> = Vec::new();
-        for i in 0..evs.len() {
+        for (i, e) in evs.iter().enumerate() {
             clean.push(Step::Deliver(i));
             if i % 150 == 149 {
-                clean.push(Step::Tick(evs[i].occurred_at));
+                clean.push(Step::Tick(e.occurred_at));
             }
         }
         clean.push(Step::Tick(t0() + Duration::days(200)));

@@ -160,5 +160,5 @@ async fn main() {
     )
     .await;
     assert_eq!(idle.customers_due, 0);
-    println!("tick: reads = 16 DueRecords + 16 legacy DueWork + 16 DirtyScores shard queries (one page each), one batched read of what is due (heads and records); writes = one transaction per changed customer, holding only the changed records");
+    println!("tick: reads = 16 DueRecords + 16 legacy DueWork + 16 DirtyScores shard queries (one page each), one batched read of what is due (heads and records); writes = one transaction per changed record");
 }

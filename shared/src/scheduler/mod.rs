@@ -119,8 +119,8 @@ impl RecordTick {
     }
 }
 
-/// Applies every time rule due at `now` to one record. Each rule's boundary: approval when `now
-/// >= cooling_off_ends_at`; window expiry when `now >= window_ends_at`; a parked event goes to
+/// Applies every time rule due at `now` to one record. Each rule's boundary: approval when
+/// `now >= cooling_off_ends_at`; window expiry when `now >= window_ends_at`; a parked event goes to
 /// review when `now >= received_at + parked_review_after`. Everything written is derived from the
 /// record and those boundaries, never from `now` itself, so two ticks at different instants that
 /// both see the same due work write identical items (and the second finds nothing left to do).
