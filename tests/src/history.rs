@@ -40,7 +40,8 @@ impl Rng {
     }
 }
 
-fn usd(amount: &str) -> Money {
+/// An amount in US dollars.
+pub fn usd(amount: &str) -> Money {
     Money {
         amount: amount.parse().expect("decimal"),
         currency: "USD".parse().expect("currency"),
@@ -90,19 +91,7 @@ impl HistoryBuilder {
         let id = event_id(&self.customer, self.n);
         self.n += 1;
         let email = matches!(payload, EventPayload::Purchase(_)).then(|| self.email_hash.clone());
-        let content =
-            serde_json::to_string(&(&self.customer, occurred_at, &email, &payload)).expect("json");
-        EventEnvelope {
-            schema_version: ENVELOPE_SCHEMA_VERSION,
-            event_id: id,
-            event_type: payload.event_type(),
-            customer_id: self.customer.clone(),
-            occurred_at,
-            received_at: occurred_at + Duration::seconds(1),
-            email_hash: email,
-            content_hash: blake3::hash(content.as_bytes()).to_hex().to_string(),
-            payload,
-        }
+        envelope(&id, &self.customer, occurred_at, email.as_deref(), payload)
     }
 
     pub fn transaction_id(&self, kind: &str) -> String {
@@ -283,6 +272,30 @@ impl History {
             }
         }
         self.pending.extend(out);
+    }
+}
+
+/// A normalized envelope as the webhook functions seal one: received a second after it occurred,
+/// its content hash over the content (not the ids or the arrival).
+pub fn envelope(
+    event_id: &str,
+    customer: &str,
+    occurred_at: DateTime<Utc>,
+    email_hash: Option<&str>,
+    payload: EventPayload,
+) -> EventEnvelope {
+    let content =
+        serde_json::to_string(&(customer, occurred_at, email_hash, &payload)).expect("json");
+    EventEnvelope {
+        schema_version: ENVELOPE_SCHEMA_VERSION,
+        event_id: event_id.to_owned(),
+        event_type: payload.event_type(),
+        customer_id: customer.to_owned(),
+        occurred_at,
+        received_at: occurred_at + Duration::seconds(1),
+        email_hash: email_hash.map(str::to_owned),
+        content_hash: blake3::hash(content.as_bytes()).to_hex().to_string(),
+        payload,
     }
 }
 

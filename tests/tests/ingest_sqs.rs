@@ -8,16 +8,9 @@ use serde_json::{json, Value};
 use shared::events::{EventEnvelope, EventType};
 use shared::ingest::Ingest;
 use shared::lambda::{build_ingest, handle_webhook, WebhookConfig, QUEUE_URL_VAR, SECRETS_ID_VAR};
-use system_tests::{local_signing_secret, response_parts, Delivery, LocalStack};
+use system_tests::{local_signing_secret, response_parts, Delivery, LocalStack, WEBHOOK_FUNCTIONS};
 
-const FUNCTIONS: [(EventType, &str); 6] = [
-    (EventType::Purchase, "WebhookPurchaseFunction"),
-    (EventType::Evaluation, "WebhookEvaluationFunction"),
-    (EventType::Reset, "WebhookResetFunction"),
-    (EventType::Funded, "WebhookFundedFunction"),
-    (EventType::Chargeback, "WebhookChargebackFunction"),
-    (EventType::Refund, "WebhookRefundFunction"),
-];
+const FUNCTIONS: [(EventType, &str); 6] = WEBHOOK_FUNCTIONS;
 
 fn logical_id(event_type: EventType) -> &'static str {
     FUNCTIONS.iter().find(|(t, _)| *t == event_type).unwrap().1

@@ -8,15 +8,15 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::adapters::dynamo::items::{decode_envelope, decode_head};
 use shared::engine::book::Book;
 use shared::engine::{legacy, MemoryDirectory, Record};
 use shared::events::*;
-use shared::money::Money;
 use shared::plans::Plan;
 use shared::processor::StoredHead;
+use system_tests::history::{envelope, usd};
 use system_tests::{workspace_root, LocalStack, ProcessorHarness};
 
 fn fixture() -> Value {
@@ -76,27 +76,8 @@ fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
-fn usd(s: &str) -> Money {
-    Money {
-        amount: s.parse().unwrap(),
-        currency: "USD".parse().unwrap(),
-    }
-}
-
 fn env(id: &str, customer: &str, t: &str, payload: EventPayload) -> EventEnvelope {
-    let occurred = at(t);
-    let content = serde_json::to_string(&(customer, occurred, &payload)).unwrap();
-    EventEnvelope {
-        schema_version: ENVELOPE_SCHEMA_VERSION,
-        event_id: id.into(),
-        event_type: payload.event_type(),
-        customer_id: customer.into(),
-        occurred_at: occurred,
-        received_at: occurred + Duration::seconds(1),
-        email_hash: None,
-        content_hash: blake3::hash(content.as_bytes()).to_hex().to_string(),
-        payload,
-    }
+    envelope(id, customer, at(t), None, payload)
 }
 
 fn purchase(tx: &str, ch: &str, aff: Option<&str>) -> EventPayload {
