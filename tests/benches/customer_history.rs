@@ -33,9 +33,16 @@ use system_tests::{workspace_root, LocalStack, ProcessorHarness};
 const ITEM_LIMIT: usize = 4096;
 const WCU_TARGET: Decimal = Decimal::from_parts(8, 0, 0, false, 0);
 
+#[path = "../../shared/benches/support/cpu_time.rs"]
+mod cpu_time;
+
 /// One measured event (or tick).
 #[derive(Debug, Clone, Default)]
 struct Cost {
+    /// This thread's CPU time: the processor's own work (the engine, the SDK's requests), which is
+    /// what a Lambda bills besides waiting; moto runs in another process. The bench runs on one
+    /// thread so all of the processor's work is counted here.
+    cpu: std::time::Duration,
     read_requests: u64,
     write_requests: u64,
     rcu: u64,
@@ -46,6 +53,7 @@ struct Cost {
 
 impl Cost {
     fn add(&mut self, o: &Cost) {
+        self.cpu += o.cpu;
         self.read_requests += o.read_requests;
         self.write_requests += o.write_requests;
         self.rcu += o.rcu;
@@ -84,13 +92,16 @@ async fn process(
     let usage = harness.store.usage();
     let mut cost = Cost::default();
     for chunk in events.chunks(batch) {
+        stack.enqueue(chunk).await;
         let before: UsageSnapshot = usage.snapshot();
         usage.take_largest_item();
-        stack.enqueue(chunk).await;
+        let started = cpu_time::thread_cpu_time();
         let run = stack.run_trigger(harness, &harness.store, 50).await;
+        let cpu = cpu_time::thread_cpu_time() - started;
         assert_eq!(run.failed, 0, "{run:?}");
         let used = usage.snapshot() - before;
         let mut c = Cost {
+            cpu,
             read_requests: used.read_requests,
             write_requests: used.write_requests,
             rcu: used.documented_read_units,
@@ -140,17 +151,18 @@ fn per(c: &Cost, n: usize) -> serde_json::Value {
 fn row(length: usize, label: &str, c: &Cost, n: usize) {
     let n = n as f64;
     println!(
-        "history: {length:>5} | {label:<32} reads {:>5.2}  writes {:>4.2}  RCU {:>5.2}  WCU {:>5.2}  index WCU {:>5.2}  largest item {:>5} B",
+        "history: {length:>5} | {label:<32} reads {:>5.2}  writes {:>4.2}  RCU {:>5.2}  WCU {:>5.2}  index WCU {:>5.2}  largest item {:>5} B  CPU {:>5.0} us",
         c.read_requests as f64 / n,
         c.write_requests as f64 / n,
         c.rcu as f64 / n,
         c.wcu as f64 / n,
         c.index_wcu as f64 / n,
-        c.largest_item
+        c.largest_item,
+        c.cpu.as_secs_f64() * 1e6 / n
     );
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let lengths: Vec<usize> = std::env::var("HISTORY_LENGTHS")
         .ok()
@@ -255,6 +267,7 @@ async fn main() {
         // The tick also refreshes the affiliate's quality score (one update, not per approval).
         let score_writes = report.scores_refreshed as u64;
         let approval = Cost {
+            cpu: Default::default(),
             read_requests: used.read_requests,
             write_requests: used.write_requests - score_writes,
             rcu: used.documented_read_units,
