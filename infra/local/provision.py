@@ -35,9 +35,22 @@ class Unresolved(Exception):
     """A reference to a resource that has not been created yet."""
 
 
+# The local stack's values for parameters that have no default (a deployment must choose them).
+# The admin API's tokens locally are minted by infra/local/dev_token.py with the stack's dev key.
+LOCAL_PARAMETERS = {
+    "AdminJwtIssuer": "https://prop-local.localhost/dev-issuer",
+    "AdminJwtAudience": "prop-admin-local",
+}
+
+
 class Provisioner:
-    def __init__(self, template, endpoint, region, stack):
+    def __init__(self, template, endpoint, region, stack, parameters=None):
         self.t = template
+        # Values for template parameters, as `sam deploy --parameter-overrides` gives them.
+        self.parameters = dict(parameters or {})
+        unknown = set(self.parameters) - set(template.get("Parameters", {}))
+        if unknown:
+            raise SystemExit(f"template.yaml has no parameters {sorted(unknown)}")
         self.endpoint = endpoint
         self.region = region
         self.stack = stack
@@ -65,7 +78,11 @@ class Provisioner:
             return value
         params = self.t.get("Parameters", {})
         if name in params:
-            return params[name].get("Default", "")
+            if name in self.parameters:
+                return self.parameters[name]
+            if "Default" not in params[name]:
+                raise SystemExit(f"template.yaml: parameter {name} has no default: give it a value")
+            return params[name]["Default"]
         resources = self.t.get("Resources", {})
         if name not in resources:
             raise SystemExit(f"template.yaml: Ref to unknown name {name!r}")
@@ -190,7 +207,12 @@ class Provisioner:
             env = dict(global_env)
             env.update(props.get("Environment", {}).get("Variables", {}))
             routes = [
-                {"method": e["Properties"]["Method"].upper(), "path": e["Properties"]["Path"]}
+                {
+                    "method": e["Properties"]["Method"].upper(),
+                    "path": e["Properties"]["Path"],
+                    "api": self.api_of(e["Properties"]),
+                    "authorizer": self.authorizer_of(e["Properties"]),
+                }
                 for e in props.get("Events", {}).values()
                 if e["Type"] == "HttpApi"
             ]
@@ -219,6 +241,35 @@ class Provisioner:
                 "timeout": props.get("Timeout", globals_fn.get("Timeout", 3)),
             }
         return out
+
+    def api_of(self, event_props):
+        """The HttpApi a route belongs to (SAM's implicit API when it names none)."""
+        api = event_props.get("ApiId")
+        if api is None:
+            return "ServerlessHttpApi"
+        if not (isinstance(api, dict) and "Ref" in api):
+            raise SystemExit("template.yaml: an HttpApi event's ApiId must be a Ref")
+        return api["Ref"]
+
+    def authorizer_of(self, event_props):
+        """The JWT authorizer API Gateway runs before the route's function, as the gateway must
+        emulate it: the route's own Auth.Authorizer, else its API's DefaultAuthorizer; None when
+        the route has none."""
+        api = self.api_of(event_props)
+        auth = self.t["Resources"].get(api, {}).get("Properties", {}).get("Auth", {})
+        name = event_props.get("Auth", {}).get("Authorizer", auth.get("DefaultAuthorizer"))
+        if name in (None, "NONE"):
+            return None
+        spec = auth.get("Authorizers", {}).get(name)
+        if spec is None or "JwtConfiguration" not in spec:
+            raise SystemExit(f"template.yaml: route authorizer {name!r} is not a JWT authorizer of {api}")
+        jwt_config = spec["JwtConfiguration"]
+        return {
+            "name": name,
+            "identity_source": spec.get("IdentitySource", "$request.header.Authorization"),
+            "issuer": self.resolve(jwt_config["issuer"]),
+            "audience": [self.resolve(a) for a in jwt_config["audience"]],
+        }
 
     def queue_url_for_arn(self, arn):
         for res in self.created.values():
@@ -290,12 +341,20 @@ def main(argv=None):
     ap.add_argument("--template", default=str(ROOT / "template.yaml"))
     ap.add_argument("--out", help="write the description here instead of stdout")
     ap.add_argument("--reset", action="store_true", help="empty every moto service first")
+    ap.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
+                    help="a template parameter's value (default: the local stack's, see LOCAL_PARAMETERS)")
     ap.add_argument("--directory", default=str(DIRECTORY),
                     help="plans, affiliates and coupons to load (default: infra/local/directory.json); '' for none")
     args = ap.parse_args(argv)
     if args.reset:
         urllib.request.urlopen(urllib.request.Request(f"{args.endpoint}/moto-api/reset", method="POST"), timeout=30)
-    provisioner = Provisioner(load_template(args.template), args.endpoint, args.region, args.stack)
+    parameters = dict(LOCAL_PARAMETERS)
+    for p in args.parameter:
+        name, sep, value = p.partition("=")
+        if not sep:
+            raise SystemExit(f"--parameter {p!r}: expected NAME=VALUE")
+        parameters[name] = value
+    provisioner = Provisioner(load_template(args.template), args.endpoint, args.region, args.stack, parameters)
     description = provisioner.provision()
     if args.directory:
         provisioner.load_directory(args.directory)

@@ -16,6 +16,7 @@ import sys
 import time
 from decimal import Decimal
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -157,6 +158,68 @@ def print_ledger(ddb, description):
     return totals
 
 
+def admin_call(api, method, path, token=None, body=None):
+    headers = {"content-type": "application/json"} if body is not None else {}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(f"{api}{path}", method=method, headers=headers,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    try:
+        with urllib.request.urlopen(req, timeout=900) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def admin_checks(api, description, check):
+    """The admin API through the gateway's JWT authorizer, as ops would use it: tokens that are
+    missing, forged, expired or for another audience get 401 before the function runs; a viewer
+    reads the queue but may not resolve; ops approves the self-referral with a reason."""
+    import dev_auth
+    import provision
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    routes = [r for f in description["functions"].values() for r in f["routes"] if r["path"].startswith("/admin/")]
+    if not routes:
+        return True
+    issuer = provision.LOCAL_PARAMETERS["AdminJwtIssuer"]
+    audience = provision.LOCAL_PARAMETERS["AdminJwtAudience"]
+    ops = dev_auth.mint(issuer, audience, "ops", "sample-ops")
+    viewer = dev_auth.mint(issuer, audience, "viewer", "sample-viewer")
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    refused = {
+        "no token": None,
+        "forged (another key)": dev_auth.mint(issuer, audience, "ops", "mallory", key=other_key),
+        "expired": dev_auth.mint(issuer, audience, "ops", "sample-ops", now=time.time() - 7200),
+        "another audience": dev_auth.mint(issuer, "another-api", "ops", "sample-ops"),
+    }
+    for why, token in refused.items():
+        status, _ = admin_call(api, "GET", "/admin/reviews", token)
+        check(status == 401, f"admin API, {why} -> {status}")
+    status, page = admin_call(api, "GET", "/admin/reviews?kind=self_referral", viewer)
+    items = page.get("items", [])
+    check(status == 200 and len(items) == 1, f"viewer lists the open self-referral -> {status}, {len(items)} item(s)")
+    if not items:
+        return False
+    review_id = items[0]["review_id"]
+    path = "/admin/reviews/" + urllib.parse.quote(review_id, safe="") + "/resolution"
+    decision = {"action": "approve", "reason": "aff-gamma's test account, confirmed with the firm"}
+    status, _ = admin_call(api, "POST", path, viewer, decision)
+    check(status == 403, f"viewer resolving -> {status}")
+    status, body = admin_call(api, "POST", path, ops, dict(decision, amount="1000.00"))
+    check(status == 400, f"a resolution naming an amount -> {status}: "
+          + "; ".join(f"{e['field']} {e['message']}" for e in body.get("errors", [])))
+    status, body = admin_call(api, "POST", path, ops, decision)
+    released = body.get("released", [])
+    check(status == 200 and released == ["evt-self-1"], f"ops approves {review_id} -> {status}, released {released}")
+    status, body = admin_call(api, "POST", path, ops, {"action": "reject", "reason": "again"})
+    check(status == 409, f"resolving it again -> {status} ({body.get('message', '')})")
+    status, timeline = admin_call(api, "GET", "/admin/customers/cust-gamma-own", viewer)
+    kinds = [e["kind"] for ev in timeline.get("events", []) for e in ev["entries"]]
+    check(status == 200 and kinds == ["commission"], f"customer timeline -> {status}, entries {kinds}")
+    return True
+
+
 def run(api, description, triggers=()):
     now = datetime.now(timezone.utc)
     events = lifecycle(now)
@@ -217,6 +280,7 @@ def run(api, description, triggers=()):
     # the self-referral itself, and after the tick the anomaly rule on aff-gamma's self-referrals
     expected_kinds = ["anomaly", "self_referral"] if description.get("lambda_url") else ["self_referral"]
     check(kinds == expected_kinds, f"review queue: {kinds}")
+    ok &= admin_checks(api, description, check)
     dlq = description["resources"]["EventDeadLetterQueue"]["ref"]
     sqs = boto3.client("sqs", **session)
     depth = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]

@@ -148,7 +148,8 @@ def main(argv=None):
         print(f"stack: moto server at {endpoint}", flush=True)
 
         provisioner = provision.Provisioner(
-            provision.load_template(ROOT / "template.yaml"), endpoint, "us-east-1", "prop-local"
+            provision.load_template(ROOT / "template.yaml"), endpoint, "us-east-1", "prop-local",
+            provision.LOCAL_PARAMETERS,
         )
         description = provisioner.provision()
         loaded = provisioner.load_directory(provision.DIRECTORY)
@@ -168,7 +169,8 @@ def main(argv=None):
         wait_for_port(lambda_port, 120, emulator)
         print(f"stack: cargo lambda watch (Lambda emulator) on 127.0.0.1:{lambda_port}", flush=True)
 
-        gateway = Gateway(description["functions"], f"http://127.0.0.1:{lambda_port}", args.api_port)
+        gateway = Gateway(description["functions"], f"http://127.0.0.1:{lambda_port}", args.api_port,
+                          log=lambda line: print(line, flush=True))
         gateway.start()
         api_url = f"http://127.0.0.1:{gateway.port}"
         description["api_url"] = api_url

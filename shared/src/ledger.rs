@@ -69,6 +69,21 @@ impl EntryKind {
     }
 }
 
+/// Parses the words `as_str` writes (how entries read back from the store).
+macro_rules! from_words {
+    ($t:ty, $what:literal) => {
+        impl std::str::FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                serde_json::from_value(serde_json::Value::String(s.to_owned()))
+                    .map_err(|_| format!("unknown {} {s:?}", $what))
+            }
+        }
+    };
+}
+from_words!(CommissionStatus, "commission status");
+from_words!(EntryKind, "entry kind");
+
 /// What earned a commission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type", content = "milestone")]

@@ -3,6 +3,7 @@
 //! Everything outside `adapters`, `lambda` and `telemetry` is free of AWS and Lambda types. Those
 //! three sit behind the `aws` and `lambda` features, at the edge.
 
+pub mod admin;
 pub mod clock;
 pub mod email;
 pub mod engine;
@@ -18,6 +19,8 @@ pub mod signing;
 
 #[cfg(feature = "aws")]
 pub mod adapters;
+#[cfg(feature = "admin")]
+pub mod admin_lambda;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 #[cfg(feature = "processor")]

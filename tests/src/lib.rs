@@ -768,3 +768,151 @@ mod webhook_support {
         }
     }
 }
+
+// ------------------------------------------------------------------ the admin API on the local stack
+
+pub use admin_support::*;
+
+mod admin_support {
+    use std::collections::HashMap;
+
+    use chrono::{DateTime, Utc};
+    use serde_json::{json, Value};
+    use shared::adapters::dynamo::DynamoStore;
+    use shared::admin::AdminApi;
+    use shared::admin_lambda::{handle_admin, AdminConfig};
+    use shared::clock::FixedClock;
+
+    use super::{response_parts, workspace_root, LocalStack};
+
+    /// The issuer, audience and role claim the local stack's template parameters give the admin
+    /// function (infra/local/provision.py LOCAL_PARAMETERS).
+    pub const LOCAL_ISSUER: &str = "https://prop-local.localhost/dev-issuer";
+    pub const LOCAL_AUDIENCE: &str = "prop-admin-local";
+
+    /// Verified claims as the JWT authorizer hands them to the function (all strings).
+    pub fn claims(role: &str, subject: &str, now: DateTime<Utc>) -> HashMap<String, String> {
+        HashMap::from([
+            ("iss".to_owned(), LOCAL_ISSUER.to_owned()),
+            ("aud".to_owned(), LOCAL_AUDIENCE.to_owned()),
+            ("sub".to_owned(), subject.to_owned()),
+            ("role".to_owned(), role.to_owned()),
+            ("iat".to_owned(), now.timestamp().to_string()),
+            ("exp".to_owned(), (now.timestamp() + 3600).to_string()),
+        ])
+    }
+
+    /// The admin function as template.yaml configures it, on the local stack, at a fixed instant.
+    pub struct AdminHarness {
+        pub config: AdminConfig,
+        pub api: AdminApi<DynamoStore, FixedClock>,
+        pub now: DateTime<Utc>,
+    }
+
+    impl LocalStack {
+        pub fn admin(&self, now: DateTime<Utc>) -> AdminHarness {
+            let env = &self.function("AdminFunction").environment;
+            // The function's own configuration code, reading the template's environment.
+            let saved: Vec<(String, Option<String>)> = env
+                .keys()
+                .map(|k| (k.clone(), std::env::var(k).ok()))
+                .collect();
+            let config = {
+                let _lock = ENV_LOCK.lock().unwrap();
+                for (k, v) in env {
+                    std::env::set_var(k, v);
+                }
+                let config = AdminConfig::from_env().expect("AdminFunction's environment");
+                for (k, v) in &saved {
+                    match v {
+                        Some(v) => std::env::set_var(k, v),
+                        None => std::env::remove_var(k),
+                    }
+                }
+                config
+            };
+            let store = DynamoStore::new(self.dynamodb(), config.tables.clone())
+                .with_tick_config(config.tick_config);
+            AdminHarness {
+                api: AdminApi::new(store, FixedClock(now), config.auth.clone()),
+                config,
+                now,
+            }
+        }
+    }
+
+    static ENV_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// An admin request as API Gateway delivers it, built from the captured fixture.
+    pub fn admin_event(
+        method: &str,
+        path_and_query: &str,
+        claims: Option<&HashMap<String, String>>,
+        body: Option<&Value>,
+    ) -> Value {
+        let mut event: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                workspace_root().join("tests/fixtures/apigw-v2/admin-jwt.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        event["rawPath"] = path.into();
+        event["rawQueryString"] = query.into();
+        event["requestContext"]["http"]["path"] = path.into();
+        event["requestContext"]["http"]["method"] = method.into();
+        event["routeKey"] = format!("{method} {path}").into();
+        event.as_object_mut().unwrap().remove("pathParameters");
+        match claims {
+            Some(c) => event["requestContext"]["authorizer"]["jwt"]["claims"] = json!(c),
+            None => {
+                event["requestContext"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("authorizer");
+                event["headers"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("authorization");
+            }
+        }
+        if let Some(b) = body {
+            let text = b.to_string();
+            event["headers"]["content-type"] = "application/json".into();
+            event["headers"]["content-length"] = text.len().to_string().into();
+            event["body"] = text.into();
+        }
+        event
+    }
+
+    impl AdminHarness {
+        /// One request through the function's handler; the status and the JSON body.
+        pub async fn call(
+            &self,
+            method: &str,
+            path_and_query: &str,
+            claims: Option<&HashMap<String, String>>,
+            body: Option<&Value>,
+        ) -> (u16, Value) {
+            self.call_raw(admin_event(method, path_and_query, claims, body))
+                .await
+        }
+
+        pub async fn call_raw(&self, event: Value) -> (u16, Value) {
+            let request = lambda_http::request::from_str(&event.to_string())
+                .expect("a valid API Gateway v2 event");
+            response_parts(handle_admin(&self.api, request).await)
+        }
+
+        pub fn ops(&self) -> HashMap<String, String> {
+            claims("ops", "ops-alice", self.now)
+        }
+
+        pub fn viewer(&self) -> HashMap<String, String> {
+            claims("viewer", "viewer-bob", self.now)
+        }
+    }
+}

@@ -106,7 +106,16 @@ fn each_webhook_route_is_its_own_function_built_from_its_own_crate() {
             "{binary} must run the {event_type} ingest"
         );
     }
-    assert_eq!(resources_of(&t, "AWS::Serverless::HttpApi").len(), 1);
+    // the webhook API and the admin API (its own stage, throttling and authorizer)
+    let mut apis: Vec<&String> = resources_of(&t, "AWS::Serverless::HttpApi")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    apis.sort();
+    assert_eq!(apis, vec!["AdminHttpApi", "WebhookApi"]);
+    assert!(t["Resources"]["WebhookApi"]["Properties"]
+        .get("Auth")
+        .is_none());
 }
 
 #[test]
@@ -574,4 +583,253 @@ fn the_due_index_is_sparse_and_keys_only() {
         legacy["IndexName"],
         shared::adapters::dynamo::LEGACY_DUE_INDEX
     );
+}
+
+fn admin(t: &Value) -> &Value {
+    &t["Resources"]["AdminFunction"]
+}
+
+#[test]
+fn every_admin_route_is_behind_the_jwt_authorizer_of_a_throttled_api() {
+    let t = template();
+    let api = &t["Resources"]["AdminHttpApi"];
+    assert_eq!(api["Type"], "AWS::Serverless::HttpApi");
+    let auth = &api["Properties"]["Auth"];
+    // every route gets the authorizer unless it opts out, and none does
+    assert_eq!(auth["DefaultAuthorizer"], "AdminJwt");
+    let jwt = &auth["Authorizers"]["AdminJwt"];
+    assert_eq!(jwt["IdentitySource"], "$request.header.Authorization");
+    assert_eq!(
+        jwt["JwtConfiguration"],
+        json!({"issuer": {"Ref": "AdminJwtIssuer"}, "audience": [{"Ref": "AdminJwtAudience"}]})
+    );
+    // issuer and audience must be given at deploy time (no default that would let a wrong
+    // provider in), and the issuer is an https URL as the authorizer requires
+    for p in ["AdminJwtIssuer", "AdminJwtAudience"] {
+        assert!(t["Parameters"][p].get("Default").is_none(), "{p}");
+    }
+    assert_eq!(
+        t["Parameters"]["AdminJwtIssuer"]["AllowedPattern"],
+        "^https://.+"
+    );
+    let throttling = &api["Properties"]["DefaultRouteSettings"];
+    let burst = throttling["ThrottlingBurstLimit"].as_u64().unwrap();
+    let rate = throttling["ThrottlingRateLimit"].as_u64().unwrap();
+    assert!(
+        burst > 0 && burst <= 100 && rate > 0 && rate <= 50,
+        "{throttling}"
+    );
+
+    let f = admin(&t);
+    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], "admin");
+    let mut routes: Vec<(String, String)> = Vec::new();
+    for (name, e) in f["Properties"]["Events"].as_object().unwrap() {
+        assert_eq!(e["Type"], "HttpApi", "{name}");
+        assert_eq!(
+            e["Properties"]["ApiId"],
+            json!({"Ref": "AdminHttpApi"}),
+            "{name}"
+        );
+        assert!(
+            e["Properties"].get("Auth").is_none(),
+            "{name} must not override the authorizer"
+        );
+        routes.push((
+            e["Properties"]["Method"].as_str().unwrap().to_owned(),
+            e["Properties"]["Path"].as_str().unwrap().to_owned(),
+        ));
+    }
+    routes.sort();
+    assert_eq!(
+        routes,
+        vec![
+            (
+                "GET".to_owned(),
+                "/admin/customers/{customer_id}".to_owned()
+            ),
+            ("GET".to_owned(), "/admin/reviews".to_owned()),
+            ("GET".to_owned(), "/admin/reviews/{review_id}".to_owned()),
+            (
+                "POST".to_owned(),
+                "/admin/reviews/{review_id}/resolution".to_owned()
+            ),
+        ]
+    );
+    // no other function is on the admin API, and no admin route is on the webhook API
+    for (name, other) in resources_of(&t, "AWS::Serverless::Function") {
+        for e in other["Properties"]["Events"].as_object().unwrap().values() {
+            let on_admin = e["Properties"]["ApiId"] == json!({"Ref": "AdminHttpApi"});
+            assert_eq!(on_admin, name == "AdminFunction", "{name}");
+        }
+    }
+}
+
+#[test]
+fn the_admin_function_gets_exactly_the_environment_the_code_reads() {
+    use shared::admin_lambda::*;
+    use shared::processor_lambda::*;
+    let t = template();
+    assert_eq!(
+        admin(&t)["Properties"]["Environment"]["Variables"],
+        json!({
+            CUSTOMERS_TABLE_VAR: {"Ref": "CustomersTable"},
+            RECORDS_TABLE_VAR: {"Ref": "RecordsTable"},
+            EVENTS_TABLE_VAR: {"Ref": "EventsTable"},
+            LEDGER_TABLE_VAR: {"Ref": "LedgerTable"},
+            REVIEWS_TABLE_VAR: {"Ref": "ReviewsTable"},
+            EMAIL_MATCHES_TABLE_VAR: {"Ref": "EmailMatchesTable"},
+            DIRECTORY_TABLE_VAR: {"Ref": "DirectoryTable"},
+            STATS_TABLE_VAR: {"Ref": "StatsTable"},
+            shared::scheduler::PARKED_REVIEW_AFTER_HOURS_VAR: {"Ref": "ParkedReviewAfterHours"},
+            ADMIN_JWT_ISSUER_VAR: {"Ref": "AdminJwtIssuer"},
+            ADMIN_JWT_AUDIENCE_VAR: {"Ref": "AdminJwtAudience"},
+            ADMIN_ROLE_CLAIM_VAR: {"Ref": "AdminRoleClaim"},
+        })
+    );
+}
+
+/// Every (action, resource) a function's inline policy grants; index ARNs as `Table/index/Name`.
+fn grants(f: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for s in f["Properties"]["Policies"][0]["Statement"]
+        .as_array()
+        .unwrap()
+    {
+        let actions: Vec<String> = match &s["Action"] {
+            Value::String(a) => vec![a.clone()],
+            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
+            other => panic!("{other}"),
+        };
+        let resources: Vec<Value> = match &s["Resource"] {
+            Value::Array(r) => r.clone(),
+            r => vec![r.clone()],
+        };
+        for a in &actions {
+            for r in &resources {
+                let name = match r {
+                    Value::Object(o) if o.contains_key("Fn::GetAtt") => {
+                        r["Fn::GetAtt"][0].as_str().unwrap().to_owned()
+                    }
+                    Value::Object(o) if o.contains_key("Fn::Sub") => r["Fn::Sub"]
+                        .as_str()
+                        .unwrap()
+                        .replace("${", "")
+                        .replace(".Arn}", ""),
+                    Value::Object(o) if o.contains_key("Ref") => {
+                        r["Ref"].as_str().unwrap().to_owned()
+                    }
+                    other => panic!("{other}"),
+                };
+                out.push((a.clone(), name));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_admin_policy_reads_what_it_shows_and_writes_only_a_resolution() {
+    let t = template();
+    let g = grants(admin(&t));
+    let on = |table: &str| -> Vec<&str> {
+        let mut v: Vec<&str> = g
+            .iter()
+            .filter(|(_, r)| r == table)
+            .map(|(a, _)| a.as_str())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        on("LedgerTable"),
+        vec![
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem"
+        ]
+    );
+    assert_eq!(
+        on("ReviewsTable"),
+        vec![
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem"
+        ]
+    );
+    assert_eq!(
+        on("CustomersTable"),
+        vec![
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem"
+        ]
+    );
+    assert_eq!(
+        on("RecordsTable"),
+        vec![
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query"
+        ]
+    );
+    assert_eq!(
+        on("EventsTable"),
+        vec!["dynamodb:BatchGetItem", "dynamodb:GetItem"]
+    );
+    assert_eq!(
+        on("DirectoryTable"),
+        vec!["dynamodb:BatchGetItem", "dynamodb:GetItem"]
+    );
+    assert_eq!(on("ReviewsTable/index/OpenQueue"), vec!["dynamodb:Query"]);
+    assert_eq!(on("ReviewsTable/index/Resolved"), vec!["dynamodb:Query"]);
+    assert_eq!(on("EventsTable/index/ByCustomer"), vec!["dynamodb:Query"]);
+    assert!(on("EmailMatchesTable").is_empty() && on("StatsTable").is_empty());
+    assert_eq!(g.len(), 20, "nothing else: {g:?}");
+}
+
+#[test]
+fn nothing_may_delete_and_the_ledger_is_only_ever_put_to() {
+    let t = template();
+    for (name, f) in resources_of(&t, "AWS::Serverless::Function") {
+        let Some(policies) = f["Properties"]["Policies"].as_array() else {
+            continue;
+        };
+        let text = serde_json::to_string(policies).unwrap();
+        assert!(
+            !text.contains("DeleteItem") && !text.contains("BatchWriteItem"),
+            "{name}"
+        );
+        if f["Properties"]["Policies"][0]["Statement"].is_array() {
+            for (action, resource) in grants(f) {
+                if resource == "LedgerTable" {
+                    assert!(
+                        [
+                            "dynamodb:PutItem",
+                            "dynamodb:GetItem",
+                            "dynamodb:BatchGetItem",
+                            "dynamodb:Query"
+                        ]
+                        .contains(&action.as_str()),
+                        "{name}: {action} on the ledger"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_review_table_keeps_open_and_resolved_queues_as_sparse_indexes() {
+    let t = template();
+    let gsis = t["Resources"]["ReviewsTable"]["Properties"]["GlobalSecondaryIndexes"]
+        .as_array()
+        .unwrap();
+    let names: Vec<&str> = gsis
+        .iter()
+        .map(|g| g["IndexName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["OpenQueue", "Resolved"]);
+    assert_eq!(gsis[1]["KeySchema"][0]["AttributeName"], "resolved_queue");
+    assert_eq!(gsis[1]["KeySchema"][1]["AttributeName"], "resolved_sort");
 }

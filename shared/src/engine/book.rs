@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::{
-    admit, apply_event, approve_due, Admission, Applied, CustomerHead, CustomerView,
-    MemoryDirectory, Outcome, OutcomeKind, ReviewItem, SeenEvent,
+    admit, apply_event, approve_due, resolve_review, Admission, Applied, CustomerHead,
+    CustomerView, MemoryDirectory, Outcome, OutcomeKind, ResolveError, Resolved, ReviewAction,
+    ReviewItem, SeenEvent,
 };
 use crate::events::EventEnvelope;
 use crate::ledger::{Commission, LedgerEntry};
@@ -36,6 +37,8 @@ pub struct Book {
     pub log: Vec<String>,
     pub entries: BTreeMap<String, LedgerEntry>,
     pub reviews: BTreeMap<String, ReviewItem>,
+    /// Review items closed, and how: each closes exactly once.
+    pub resolutions: BTreeMap<String, ReviewAction>,
 }
 
 impl Book {
@@ -131,6 +134,36 @@ impl Book {
             );
         }
         self.entries.insert(entry.entry_id.clone(), entry);
+    }
+
+    /// Resolves an open review item of a customer, as the admin API does.
+    pub fn resolve(
+        &mut self,
+        review_id: &str,
+        action: ReviewAction,
+        at: DateTime<Utc>,
+    ) -> Result<Resolved, ResolveError> {
+        if self.resolutions.contains_key(review_id) {
+            return Err(ResolveError::NotApplicable(format!(
+                "{review_id} is already resolved"
+            )));
+        }
+        let review = self
+            .reviews
+            .get(review_id)
+            .cloned()
+            .ok_or_else(|| ResolveError::NotApplicable(format!("no review {review_id}")))?;
+        let view = self
+            .customers
+            .get_mut(&review.customer_id)
+            .ok_or_else(|| ResolveError::NotApplicable("the review names no customer".into()))?;
+        let resolved = resolve_review(view, &review, &action, &self.directory, at)?;
+        view.settle();
+        for entry in resolved.entries.clone() {
+            self.put_entry(entry);
+        }
+        self.resolutions.insert(review_id.to_owned(), action);
+        Ok(resolved)
     }
 
     /// The scheduler's approval pass at `now`, over every customer.

@@ -12,6 +12,7 @@ pub mod legacy;
 mod outcome;
 mod reason;
 mod records;
+mod resolve;
 mod view;
 
 pub use admission::{admit, Admission, SeenEvent};
@@ -25,4 +26,5 @@ pub use records::{
     Challenge, ChallengeRecord, ParkedRef, Record, RecordKey, Transaction, TransactionKind,
     TransactionRecord, MAX_PARKED_PER_RECORD,
 };
+pub use resolve::{resolve_review, ResolveError, Resolved, ReviewAction};
 pub use view::{ChangedRecord, CustomerView, Needed, Slot};

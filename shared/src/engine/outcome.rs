@@ -94,6 +94,22 @@ impl ReviewKind {
     }
 }
 
+impl std::str::FromStr for ReviewKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned()))
+            .map_err(|_| format!("unknown review kind {s:?}"))
+    }
+}
+
+impl std::str::FromStr for OutcomeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned()))
+            .map_err(|_| format!("unknown outcome {s:?}"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewItem {
     /// `{kind}#{event_id}`: one per kind per event, so a replay cannot open a second one.

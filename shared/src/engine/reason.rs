@@ -61,6 +61,13 @@ pub enum Reason {
     StaleDisputeStatus,
     // -- the scheduler
     CoolingOffEnded,
+    // -- review items resolved by ops
+    /// Released: the review found nothing wrong.
+    ReviewApproved,
+    /// Cancelled: the review found the commission should not be paid.
+    ReviewRejected,
+    /// Cancelled for one affiliate and posted for another.
+    Reassigned,
 }
 
 impl Reason {
@@ -108,6 +115,9 @@ impl Reason {
             NotOnHold => "not_on_hold",
             StaleDisputeStatus => "stale_dispute_status",
             CoolingOffEnded => "cooling_off_ended",
+            ReviewApproved => "review_approved",
+            ReviewRejected => "review_rejected",
+            Reassigned => "reassigned",
         }
     }
 
@@ -140,7 +150,7 @@ mod tests {
     use super::*;
 
     use Reason::*;
-    const ALL: [Reason; 41] = [
+    const ALL: [Reason; 44] = [
         Purchase,
         Reset,
         EvaluationStarted,
@@ -182,6 +192,9 @@ mod tests {
         NotOnHold,
         StaleDisputeStatus,
         CoolingOffEnded,
+        ReviewApproved,
+        ReviewRejected,
+        Reassigned,
     ];
 
     #[test]

@@ -9,7 +9,9 @@ mod parse;
 
 pub use envelope::{seal, EventEnvelope, SealedEnvelope, ENVELOPE_SCHEMA_VERSION};
 pub use fast::parse_fast;
-pub use fields::{check_occurred_at, FieldError, OCCURRED_AT_FUTURE_TOLERANCE_SECONDS};
+pub use fields::{
+    check_id, check_occurred_at, check_text, FieldError, OCCURRED_AT_FUTURE_TOLERANCE_SECONDS,
+};
 pub use parse::parse_event_body;
 
 use std::fmt;

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::keys::{due_shard, sortable_instant};
+use crate::admin::{ReviewResolution, StoredEvent, StoredReview};
 use crate::engine::{
     legacy, Affiliate, AffiliateAttribution, Attribution, AttributionSource, CustomerHead, Outcome,
     Record, RecordKey, ReviewItem,
@@ -243,7 +244,14 @@ pub fn decode_record(item: &Item) -> Result<((String, RecordKey), StoredRecord),
 
 /// The durable event record and event log entry. The normalized content is `payload` (JSON);
 /// the other fields of the envelope are plain attributes, so nothing is stored twice.
-pub fn event_item(event: &EventEnvelope, outcome: &Outcome, seq: u64) -> Item {
+/// `entry_affiliates` is the affiliate of each of the outcome's entries, in the same order (the
+/// ledger is keyed by affiliate, so the admin API reads an event's entries by these keys).
+pub fn event_item(
+    event: &EventEnvelope,
+    outcome: &Outcome,
+    entry_affiliates: &[String],
+    seq: u64,
+) -> Item {
     let payload = serde_json::to_string(&event.payload).expect("payloads serialize");
     let mut item = HashMap::from([
         ("event_id".into(), s(&event.event_id)),
@@ -259,6 +267,9 @@ pub fn event_item(event: &EventEnvelope, outcome: &Outcome, seq: u64) -> Item {
         ("review_ids".into(), list(&outcome.review_ids)),
         ("payload".into(), s(payload)),
     ]);
+    if !entry_affiliates.is_empty() {
+        item.insert("entry_affiliates".into(), list(entry_affiliates));
+    }
     if let Some(h) = &event.email_hash {
         item.insert("email_hash".into(), s(h));
     }
@@ -331,6 +342,114 @@ pub fn review_item(r: &ReviewItem) -> Item {
         // Sparse index key: removed when the item is closed, so the index holds the open queue.
         ("open_queue".to_owned(), s("open")),
     ])
+}
+
+/// A review item as stored: open, or closed with its resolution's audit attributes.
+pub fn decode_review(item: &Item) -> Result<StoredReview, StoreError> {
+    let evidence = match item.get("evidence") {
+        Some(AttributeValue::M(m)) => m
+            .iter()
+            .map(|(k, v)| {
+                v.as_s()
+                    .map(|v| (k.clone(), v.clone()))
+                    .map_err(|_| corrupt(format!("evidence {k} is not a string")))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => Default::default(),
+    };
+    let review = ReviewItem {
+        review_id: get_s(item, "review_id")?.to_owned(),
+        kind: get_s(item, "kind")?.parse().map_err(corrupt)?,
+        customer_id: opt_s(item, "customer_id").unwrap_or_default(),
+        event_id: opt_s(item, "event_id").unwrap_or_default(),
+        affiliate_ids: str_list(item, "affiliate_ids"),
+        evidence,
+        opened_at: get_time(item, "opened_at")?,
+    };
+    let resolution = match get_s(item, "status")? {
+        "open" => None,
+        "resolved" => Some(ReviewResolution {
+            action: get_s(item, "resolution_action")?.to_owned(),
+            affiliate_id: opt_s(item, "resolution_affiliate_id"),
+            into_customer_id: opt_s(item, "resolution_into_customer_id"),
+            reason: get_s(item, "resolution_reason")?.to_owned(),
+            by: get_s(item, "resolved_by")?.to_owned(),
+            at: get_time(item, "resolved_at")?,
+            entry_ids: str_list(item, "resolution_entry_ids"),
+            entry_affiliates: str_list(item, "resolution_entry_affiliates"),
+        }),
+        other => return Err(corrupt(format!("review status {other:?}"))),
+    };
+    Ok(StoredReview {
+        item: review,
+        resolution,
+    })
+}
+
+/// The attributes closing a review item sets (plain words: ops and finance read them as they are).
+pub fn resolution_attributes(r: &ReviewResolution) -> Vec<(&'static str, AttributeValue)> {
+    let mut out = vec![
+        ("status", s("resolved")),
+        ("resolution_action", s(&r.action)),
+        ("resolution_reason", s(&r.reason)),
+        ("resolved_by", s(&r.by)),
+        ("resolved_at", s(rfc3339(r.at))),
+        ("resolution_entry_ids", list(&r.entry_ids)),
+        ("resolution_entry_affiliates", list(&r.entry_affiliates)),
+        // Key of the sparse index of closed items, newest first.
+        ("resolved_queue", s("resolved")),
+        ("resolved_sort", s(sortable_instant(r.at))),
+    ];
+    if let Some(a) = &r.affiliate_id {
+        out.push(("resolution_affiliate_id", s(a)));
+    }
+    if let Some(c) = &r.into_customer_id {
+        out.push(("resolution_into_customer_id", s(c)));
+    }
+    out
+}
+
+/// An event record as the admin API shows it.
+pub fn decode_stored_event(item: &Item) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        envelope: decode_envelope(item)?,
+        seq: get_u64(item, "seq")?,
+        outcome: get_s(item, "outcome")?.parse().map_err(corrupt)?,
+        reason: get_s(item, "reason")?.parse().map_err(corrupt)?,
+        entry_ids: str_list(item, "entry_ids"),
+        review_ids: str_list(item, "review_ids"),
+        entry_affiliates: str_list(item, "entry_affiliates"),
+    })
+}
+
+/// A ledger entry read back: amounts parsed as decimals (moto keeps trailing zeros; DynamoDB does
+/// not: either reads the same).
+pub fn decode_ledger_entry(item: &Item) -> Result<LedgerEntry, StoreError> {
+    let entry_id = get_s(item, "entry_id")?.to_owned();
+    let bad = |what: &str| corrupt(format!("ledger entry {entry_id}: {what}"));
+    let amount = item
+        .get("amount")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| Decimal::from_str(v).ok())
+        .ok_or_else(|| bad("amount"))?;
+    Ok(LedgerEntry {
+        commission_id: get_s(item, "commission_id")?.to_owned(),
+        affiliate_id: get_s(item, "affiliate_id")?.to_owned(),
+        customer_id: get_s(item, "customer_id")?.to_owned(),
+        kind: get_s(item, "kind")?.parse().map_err(|_| bad("kind"))?,
+        amount,
+        currency: get_s(item, "currency")?
+            .parse()
+            .map_err(|_| bad("currency"))?,
+        status: get_s(item, "status")?.parse().map_err(|_| bad("status"))?,
+        plan_id: get_s(item, "plan_id")?.to_owned(),
+        plan_version: get_u32(item, "plan_version")?,
+        event_id: opt_s(item, "event_id"),
+        effective_at: get_time(item, "effective_at")?,
+        corrects: opt_s(item, "corrects"),
+        reason: get_s(item, "reason")?.parse().map_err(|_| bad("reason"))?,
+        entry_id,
+    })
 }
 
 // ------------------------------------------------------------------ directory and stats

@@ -20,6 +20,12 @@ pub const RECORDS_DUE_INDEX: &str = "DueRecords";
 /// never carry its keys; it only finds legacy customers that still have work due, so the tick can
 /// migrate them. Empty once every legacy customer is migrated.
 pub const LEGACY_DUE_INDEX: &str = "DueWork";
+/// The reviews table's sparse index of open items (`open_queue`, `opened_at`): removed from an
+/// item when it closes.
+pub const OPEN_QUEUE_INDEX: &str = "OpenQueue";
+/// The reviews table's sparse index of closed items (`resolved_queue`, `resolved_sort`: the
+/// fixed-width instant it closed), newest first.
+pub const RESOLVED_INDEX: &str = "Resolved";
 /// The sparse index of affiliate-months whose counters changed since their score was computed.
 pub const DIRTY_INDEX: &str = "DirtyScores";
 pub const DUE_SHARDS: u8 = 16;

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use super::items::{self, decode_head, item_size, n, units};
+use super::items::{self, decode_head, item_size, n, units, Item};
 use super::{map_sdk_error, DynamoStore};
 use crate::engine::legacy::{self, MigratedCustomer};
 use crate::processor::{MigrationStore, StoreError, StoredHead};
@@ -55,17 +55,21 @@ impl DynamoStore {
         legacy_version: u64,
     ) -> Result<(), StoreError> {
         let customer = migrated.head.customer_id.as_str();
-        stream::iter(&migrated.records)
-            .map(|(key, record)| async move {
+        // Owned items: a stream over borrowed records makes a future that is not provably Send
+        // (lambda_http requires Send handler futures).
+        let record_items: Vec<(String, Item, bool)> = migrated
+            .records
+            .iter()
+            .map(|(key, record)| {
                 let due = record_due(record, &self.tick_config);
-                let item = items::record_item(
-                    customer,
-                    key,
-                    legacy::MIGRATED_RECORD_VERSION,
-                    record,
-                    due,
-                );
-                self.plain_write(item_size(&item), u64::from(due.is_some()));
+                let item =
+                    items::record_item(customer, key, legacy::MIGRATED_RECORD_VERSION, record, due);
+                (key.sort_key(), item, due.is_some())
+            })
+            .collect();
+        stream::iter(record_items)
+            .map(|(sort_key, item, due)| async move {
+                self.plain_write(item_size(&item), u64::from(due));
                 self.client
                     .put_item()
                     .table_name(&self.tables.records)
@@ -77,8 +81,7 @@ impl DynamoStore {
                     .map(|_| ())
                     .map_err(|e| match map_sdk_error(e) {
                         StoreError::Conflict(_) => StoreError::Conflict(format!(
-                            "customer {customer}: record {} is past its migrated version: another writer migrated it",
-                            key.sort_key()
+                            "customer {customer}: record {sort_key} is past its migrated version: another writer migrated it"
                         )),
                         other => other,
                     })

@@ -6,6 +6,7 @@
 //! This module holds what they share: the client, the batched read, the transaction, the
 //! sharded index query, and the request and capacity counters.
 
+mod admin;
 pub mod items;
 pub mod keys;
 mod migration;

@@ -127,9 +127,25 @@ impl DynamoStore {
         let mut writes = Vec::new();
         let applied = commit.applied;
         let seq = commit.head.version;
+        let affiliate_of: HashMap<&str, &str> = applied
+            .entries
+            .iter()
+            .map(|e| (e.entry_id.as_str(), e.affiliate_id.as_str()))
+            .collect();
         for outcome in &applied.outcomes {
+            let entry_affiliates: Vec<String> = outcome
+                .entry_ids
+                .iter()
+                .map(|id| {
+                    affiliate_of
+                        .get(id.as_str())
+                        .copied()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+                .collect();
             if outcome.event_id == commit.event.event_id {
-                let item = items::event_item(commit.event, outcome, seq);
+                let item = items::event_item(commit.event, outcome, &entry_affiliates, seq);
                 // ByCustomer projects the whole event record.
                 self.usage.index_writes(units(item_size(&item), 1024));
                 writes.push(self.put(
@@ -145,13 +161,14 @@ impl DynamoStore {
                     .table_name(&self.tables.events)
                     .key("event_id", s(&outcome.event_id))
                     .update_expression(
-                        "SET outcome = :o, reason = :r, entry_ids = :e, review_ids = :v",
+                        "SET outcome = :o, reason = :r, entry_ids = :e, review_ids = :v, entry_affiliates = :a",
                     )
                     .condition_expression("outcome = :parked")
                     .expression_attribute_values(":o", s(outcome.kind.as_str()))
                     .expression_attribute_values(":r", s(outcome.reason.as_str()))
                     .expression_attribute_values(":e", list(&outcome.entry_ids))
                     .expression_attribute_values(":v", list(&outcome.review_ids))
+                    .expression_attribute_values(":a", list(&entry_affiliates))
                     .expression_attribute_values(":parked", s("parked"))
                     .build()
                     .map_err(|e| StoreError::Corrupt(format!("building Update: {e}")))?;
