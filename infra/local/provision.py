@@ -20,6 +20,8 @@ from cfnlint.decode import cfn_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_SECRET = Path(__file__).resolve().parent / "secrets.local.json"
+# Plans, affiliates and coupon codes for the local stack. Loaded through the admin API (the code
+# path ops use on a deployed stack): stack.py with a dev token, the Rust tests in-process.
 DIRECTORY = Path(__file__).resolve().parent / "directory.json"
 ACCOUNT = "123456789012"  # moto's default account
 
@@ -277,46 +279,6 @@ class Provisioner:
                 return res["attrs"]["QueueUrl"]
         raise SystemExit(f"template.yaml: SQS trigger on {arn}, which is not a queue in the template")
 
-    def load_directory(self, path, table_logical="DirectoryTable"):
-        """Loads plans, affiliates and coupon codes (docs/plans.md) into the directory table.
-        Plan versions are immutable: a version that already exists is never overwritten."""
-        data = json.loads(Path(path).read_text())
-        unknown = set(data) - {"plans", "affiliates", "coupons"}
-        if unknown:
-            raise SystemExit(f"{path}: unknown sections {sorted(unknown)}")
-        table = self.created[table_logical]["ref"]
-        put = lambda item, cond=None: self.dynamodb.put_item(
-            TableName=table, Item=item, **({"ConditionExpression": cond} if cond else {}))
-        S = lambda v: {"S": str(v)}
-        for plan in data.get("plans", []):
-            put({
-                "pk": S(f"plan#{plan['plan_id']}#{plan['version']}"),
-                "plan_id": S(plan["plan_id"]),
-                "version": {"N": str(int(plan["version"]))},
-                "currency": S(plan["currency"]),
-                "definition": S(json.dumps(plan, sort_keys=True)),
-            }, "attribute_not_exists(pk)")
-        for a in data.get("affiliates", []):
-            allowed = {"affiliate_id", "plan_id", "plan_version", "quality_tier", "own_customer_ids", "own_email_hashes"}
-            if set(a) - allowed:
-                raise SystemExit(f"{path}: affiliate {a.get('affiliate_id')}: unknown fields {sorted(set(a) - allowed)}")
-            item = {
-                "pk": S(f"affiliate#{a['affiliate_id']}"),
-                "affiliate_id": S(a["affiliate_id"]),
-                "plan_id": S(a["plan_id"]),
-                "plan_version": {"N": str(int(a["plan_version"]))},
-                "own_customer_ids": {"L": [S(x) for x in a.get("own_customer_ids", [])]},
-                "own_email_hashes": {"L": [S(x) for x in a.get("own_email_hashes", [])]},
-                # Must exist: the processor counts qualified purchases into it by month.
-                "qualified_by_month": {"M": {}},
-            }
-            if a.get("quality_tier"):
-                item["quality_tier"] = S(a["quality_tier"])
-            put(item)
-        for code, affiliate in data.get("coupons", {}).items():
-            put({"pk": S(f"coupon#{code}"), "coupon_code": S(code), "affiliate_id": S(affiliate)})
-        return {k: len(v) for k, v in data.items()}
-
     def describe(self):
         return {
             "endpoint": self.endpoint,
@@ -343,8 +305,6 @@ def main(argv=None):
     ap.add_argument("--reset", action="store_true", help="empty every moto service first")
     ap.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
                     help="a template parameter's value (default: the local stack's, see LOCAL_PARAMETERS)")
-    ap.add_argument("--directory", default=str(DIRECTORY),
-                    help="plans, affiliates and coupons to load (default: infra/local/directory.json); '' for none")
     args = ap.parse_args(argv)
     if args.reset:
         urllib.request.urlopen(urllib.request.Request(f"{args.endpoint}/moto-api/reset", method="POST"), timeout=30)
@@ -356,8 +316,6 @@ def main(argv=None):
         parameters[name] = value
     provisioner = Provisioner(load_template(args.template), args.endpoint, args.region, args.stack, parameters)
     description = provisioner.provision()
-    if args.directory:
-        provisioner.load_directory(args.directory)
     text = json.dumps(description, indent=2, sort_keys=True)
     if args.out:
         Path(args.out).write_text(text)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import boto3
 
+from money_format import money
+
 HERE = Path(__file__).resolve().parent
 SECRETS = json.loads((HERE / "secrets.local.json").read_text())
 KEY = base64.b64decode(SECRETS["signing_secrets"][0].removeprefix("whsec_"))
@@ -95,6 +97,10 @@ def lifecycle(now):
                                   "amount": "100.00", "currency": "USD", "reason": "partial"}),
         # aff-gamma's own trading account bought through its own link: self-referral, held.
         purchase("cust-gamma-own", "evt-self-1", 4, "tx-self-1", "ch-self-1", "50k", "299.00", affiliate_id="aff-gamma"),
+        # Frank came through aff-alpha's link but paid with aff-beta's coupon: held for review
+        # (left open for the ops console).
+        purchase("cust-frank", "evt-frank-1", 20, "tx-frank-1", "ch-frank-1", "100k", "499.00",
+                 affiliate_id="aff-alpha", click_id="clk-77a", coupon_code="BETA20"),
     ]
 
 
@@ -103,7 +109,8 @@ def lifecycle(now):
 EXPECTED = {
     # 124.90 (75 + 10% of 499) + 25.00 pass + 100.00 funded + 69.90 (40 + 10% of 299)
     # + 9.90 reset (10% of 99) - 4.95 (reset recalculated on 49.50)
-    "aff-alpha": ("324.75", "0"),
+    # + 124.90 Frank's purchase, held: the link and the coupon name different affiliates
+    "aff-alpha": ("449.65", "124.90"),
     # 100.00 CPA (held: dispute opened) + 60.00 - 60.00 (cancelled in cooling-off)
     "aff-beta": ("100.00", "100.00"),
     # 89.82 (18% of 499) - 18.00 (recalculated on 399) + 53.82 self-referral (held)
@@ -143,19 +150,66 @@ def print_ledger(ddb, description):
     for r in sorted(rows, key=lambda i: i["effective_at"]["S"]):
         latest[r["commission_id"]["S"]] = r["status"]["S"]
     totals = {}
-    print("sample: ledger per affiliate (amounts are DynamoDB numbers, compared as decimals):", flush=True)
+    print("sample: ledger per affiliate (read from LedgerTable; amounts compared as decimals):", flush=True)
+    print(f"  {'affiliate':<10} {'entry':<16} {'kind':<13} {'amount':>13} {'status':<10} {'plan':<18} reason", flush=True)
+    currencies = {}
     for r in rows:
         aff = r["affiliate_id"]["S"]
         amount = Decimal(r["amount"]["N"])
+        currency = r["currency"]["S"]
+        currencies.setdefault(aff, set()).add(currency)
         net, held = totals.get(aff, (Decimal(0), Decimal(0)))
         held += amount if latest[r["commission_id"]["S"]] == "on_hold" else 0
         totals[aff] = (net + amount, held)
-        print(f"  {aff:<10} {r['entry_id']['S']:<16} {r['kind']['S']:<13} {amount:>9} {r['currency']['S']} "
-              f"{r['status']['S']:<10} plan {r['plan_id']['S']} v{r['plan_version']['N']}  ({r['reason']['S']})",
-              flush=True)
+        plan = f"{r['plan_id']['S']} v{r['plan_version']['N']}"
+        print(f"  {aff:<10} {r['entry_id']['S']:<16} {r['kind']['S']:<13} {money(amount, currency):>13} "
+              f"{r['status']['S']:<10} {plan:<18} {r['reason']['S']}", flush=True)
     for aff, (net, held) in sorted(totals.items()):
-        print(f"  {aff:<10} net {net} USD, of which on hold {held}", flush=True)
+        (currency,) = currencies[aff]  # the sample is in one currency per affiliate
+        print(f"  {aff:<10} net {money(net, currency)}, of which on hold {money(held, currency)}", flush=True)
     return totals
+
+
+def print_summary(api, description):
+    """The closing table: each affiliate as the product reports it (the admin API's affiliate page,
+    after the scheduler and the admin checks): commissions by status, and balances per currency."""
+    import dev_auth
+    import provision
+    if not any(r["path"].startswith("/admin/") for f in description["functions"].values() for r in f["routes"]):
+        return True
+    params = provision.LOCAL_PARAMETERS
+    token = dev_auth.mint(params["AdminJwtIssuer"], params["AdminJwtAudience"], "viewer", "sample-summary")
+    status, listing = admin_call(api, "GET", "/admin/affiliates", token)
+    if status != 200:
+        print(f"sample: affiliate summary unavailable: GET /admin/affiliates -> {status}", flush=True)
+        return False
+    header = (f"  {'affiliate':<10} {'plan':<18} {'commissions':>11} {'approved':>8} {'pending':>7} {'on hold':>7}"
+              f" {'cancelled':>9} {'payable':>14} {'pending':>14} {'on hold':>14}")
+    print("\nsummary per affiliate (GET /admin/affiliates/{id}):", flush=True)
+    print(header, flush=True)
+    print("  " + "-" * (len(header) - 2), flush=True)
+    for a in sorted(listing.get("affiliates", []), key=lambda a: a["affiliate_id"]):
+        aff = a["affiliate_id"]
+        status, page = admin_call(api, "GET", "/admin/affiliates/" + urllib.parse.quote(aff, safe=""), token)
+        if status != 200:
+            print(f"  {aff:<10} GET -> {status}", flush=True)
+            return False
+        counts = {}
+        for line in page["activity"]["commissions_by_month"]:
+            counts[line["status"]] = counts.get(line["status"], 0) + line["commissions"]
+        balances = page["activity"]["balances"] or [{"currency": "", "payable": "0", "pending": "0", "on_hold": "0"}]
+        plan = f"{a['plan_id']} v{a['plan_version']}"
+        for i, b in enumerate(balances):
+            cur = b["currency"]
+            cells = [money(b[k], cur) if cur else "-" for k in ("payable", "pending", "on_hold")]
+            if i == 0:
+                left = (f"  {aff:<10} {plan:<18} {sum(counts.values()):>11} {counts.get('approved', 0):>8}"
+                        f" {counts.get('pending', 0):>7} {counts.get('on_hold', 0):>7}"
+                        f" {counts.get('cancelled', 0) + counts.get('reversed', 0):>9}")
+            else:
+                left = " " * (len(header) - 3 * 15)
+            print(f"{left} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14}", flush=True)
+    return True
 
 
 def admin_call(api, method, path, token=None, body=None):
@@ -264,21 +318,25 @@ def run(api, description, triggers=()):
     totals = print_ledger(ddb, description)
     for aff, (net, held) in EXPECTED.items():
         got = totals.get(aff, (None, None))
-        check(got == (Decimal(net), Decimal(held)), f"{aff}: net {got[0]} (expected {net}), on hold {got[1]} (expected {held})")
+        shown = [money(v, "USD") if v is not None else "none" for v in got]
+        check(got == (Decimal(net), Decimal(held)),
+              f"{aff}: net {shown[0]} (expected {net}), on hold {shown[1]} (expected {held})")
     # The scheduler, fired on demand 50 hours ahead: every pending commission whose cooling-off
     # has ended by then is approved (held and cancelled ones are not); a second tick does nothing.
     if description.get("lambda_url"):
         import tick
         ahead = now + timedelta(hours=50)
         report = tick.fire(description, ahead).get("scheduler") or {}
-        print(f"sample: scheduler tick at {ahead.isoformat()}: {json.dumps(report)}", flush=True)
+        shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.items() if k != "now" and v not in (0, "0"))
+        print(f"sample: scheduler tick 50 hours ahead ({report.get('now', ahead.isoformat())}): {shown}", flush=True)
         check(report.get("approvals") == 6, f"tick approved {report.get('approvals')} commissions (expected 6)")
         again = tick.fire(description, ahead).get("scheduler") or {}
         check(again.get("approvals") == 0 and again.get("customers_changed") == 0, "the same tick again changes nothing")
     reviews = scan(ddb, env["REVIEWS_TABLE"])
     kinds = sorted(r["kind"]["S"] for r in reviews)
     # the self-referral itself, and after the tick the anomaly rule on aff-gamma's self-referrals
-    expected_kinds = ["anomaly", "self_referral"] if description.get("lambda_url") else ["self_referral"]
+    expected_kinds = (["anomaly", "click_coupon_conflict", "self_referral"] if description.get("lambda_url")
+                      else ["click_coupon_conflict", "self_referral"])
     check(kinds == expected_kinds, f"review queue: {kinds}")
     ok &= admin_checks(api, description, check)
     dlq = description["resources"]["EventDeadLetterQueue"]["ref"]
@@ -292,4 +350,6 @@ def run(api, description, triggers=()):
 if __name__ == "__main__":
     description = json.loads((HERE.parents[1] / ".local" / "stack.json").read_text())
     # Standalone, the running stack's own trigger consumes the queue.
-    sys.exit(0 if run(description["api_url"], description) else 1)
+    ok = run(description["api_url"], description)
+    ok = print_summary(description["api_url"], description) and ok
+    sys.exit(0 if ok else 1)

@@ -25,6 +25,8 @@ pub const ADMIN_ROLE_CLAIM_VAR: &str = "ADMIN_ROLE_CLAIM";
 pub enum AdminStartupError {
     #[error("environment variable {0} is not set")]
     MissingVar(&'static str),
+    #[error("loading the ingest secrets (the email hash key): {0}")]
+    Secrets(#[from] crate::adapters::secrets::SecretsFetchError),
     #[error("scheduler configuration: {0}")]
     TickConfig(String),
 }
@@ -33,6 +35,8 @@ pub enum AdminStartupError {
 pub struct AdminConfig {
     pub tables: Tables,
     pub auth: AuthSettings,
+    /// The ingest secrets' id: affiliates' own emails are hashed with the ingest's key.
+    pub secrets_id: String,
     /// The scheduler's time rules: a resolution that changes a record records when its work is
     /// next due, exactly as the processor would.
     pub tick_config: crate::scheduler::TickConfig,
@@ -62,6 +66,7 @@ impl AdminConfig {
                 audience: var(ADMIN_JWT_AUDIENCE_VAR)?,
                 role_claim: var(ADMIN_ROLE_CLAIM_VAR)?,
             },
+            secrets_id: var(crate::lambda::SECRETS_ID_VAR)?,
             tick_config: crate::scheduler::tick_config_from_env()
                 .map_err(AdminStartupError::TickConfig)?,
         })
@@ -86,8 +91,11 @@ pub async fn handle_admin<S: AdminStore, C: Clock>(
     api: &AdminApi<S, C>,
     request: Request,
 ) -> Response<Body> {
-    let claims = claims(&request);
     let raw_path = request.raw_http_path().to_owned();
+    if crate::admin::console::is_console_path(&raw_path) {
+        return console_response(request.method().as_str(), &raw_path);
+    }
+    let claims = claims(&request);
     let query = request.uri().query().unwrap_or("").to_owned();
     let content_type = request
         .headers()
@@ -115,6 +123,31 @@ pub async fn handle_admin<S: AdminStore, C: Clock>(
         .expect("a status from AdminError::status and static headers always build")
 }
 
+/// The console's static files (no data: these routes have no authorizer).
+fn console_response(method: &str, path: &str) -> Response<Body> {
+    use crate::admin::console;
+    let found = (method == "GET").then(|| console::asset(path)).flatten();
+    match found {
+        Some(asset) => {
+            let mut builder = Response::builder().status(200);
+            for (name, value) in console::headers(&asset) {
+                builder = builder.header(name, value);
+            }
+            builder
+                .body(Body::Binary(asset.body.to_vec()))
+                .expect("static headers always build")
+        }
+        None => Response::builder()
+            .status(if method == "GET" { 404 } else { 405 })
+            .header("content-type", "application/json")
+            .body(Body::Text(
+                serde_json::json!({"error": "not_found", "message": "no such console file"})
+                    .to_string(),
+            ))
+            .expect("static headers always build"),
+    }
+}
+
 /// The admin function's whole life.
 pub async fn run() -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
@@ -122,7 +155,14 @@ pub async fn run() -> Result<(), lambda_http::Error> {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone())
         .with_tick_config(config.tick_config);
-    let api = AdminApi::new(store, SystemClock, config.auth.clone());
+    let secrets = crate::adapters::secrets::fetch_ingest_secrets(
+        &aws_sdk_secretsmanager::Client::new(&sdk),
+        &config.secrets_id,
+    )
+    .await
+    .map_err(AdminStartupError::from)?;
+    let hasher = crate::email::EmailHasher::new(&secrets.email_hash_key);
+    let api = AdminApi::new(store, SystemClock, config.auth.clone(), hasher);
     let api = &api;
     lambda_http::run(service_fn(move |request: Request| async move {
         Ok::<_, Infallible>(handle_admin(api, request).await)

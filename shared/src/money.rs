@@ -456,6 +456,18 @@ mod tests {
     }
 }
 
+/// An amount as people read it: with exactly its currency's minor units (`124.9` USD → `124.90`,
+/// `5000` JPY stays). Ledger amounts are already exact to the minor unit, so this only adds zeros;
+/// an amount finer than that is left as it is rather than rounded out of sight.
+pub fn with_minor_units(amount: Decimal, currency: Currency) -> Decimal {
+    let mut shown = amount;
+    let scale = u32::from(currency.minor_units());
+    if shown.scale() < scale {
+        shown.rescale(scale);
+    }
+    shown
+}
+
 /// The one rounding rule for commission amounts: to the currency's minor units, half away from
 /// zero (0.005 USD → 0.01, −0.005 → −0.01). Applied exactly once per ledger entry, to the entry's
 /// unrounded total: components (CPA, RevShare) are summed exactly first.
@@ -477,6 +489,20 @@ mod rounding_tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn shown_with_minor_units_adds_zeros_and_never_rounds() {
+        let usd: Currency = "USD".parse().unwrap();
+        let jpy: Currency = "JPY".parse().unwrap();
+        let bhd: Currency = "BHD".parse().unwrap();
+        assert_eq!(with_minor_units(d("124.9"), usd).to_string(), "124.90");
+        assert_eq!(with_minor_units(d("0"), usd).to_string(), "0.00");
+        assert_eq!(with_minor_units(d("-4.95"), usd).to_string(), "-4.95");
+        assert_eq!(with_minor_units(d("5000"), jpy).to_string(), "5000");
+        assert_eq!(with_minor_units(d("1.5"), bhd).to_string(), "1.500");
+        // finer than the currency (a defect elsewhere): shown as it is, not rounded away
+        assert_eq!(with_minor_units(d("0.001"), usd).to_string(), "0.001");
     }
 
     #[test]

@@ -126,10 +126,12 @@ pub struct Promotion {
 pub enum PlanError {
     #[error("plan JSON is invalid: {0}")]
     Json(String),
-    #[error("plan {plan_id} v{version}: {problem}")]
+    #[error("plan {plan_id} v{version}: {field}: {problem}")]
     Invalid {
         plan_id: String,
         version: u32,
+        /// The path of the offending field, e.g. `quality_tiers.gold.revshare_percent`.
+        field: String,
         problem: String,
     },
 }
@@ -162,21 +164,25 @@ impl Plan {
     }
 
     pub fn validate(&self) -> Result<(), PlanError> {
-        let fail = |problem: String| {
+        let fail = |field: &str, problem: String| {
             Err(PlanError::Invalid {
                 plan_id: self.plan_id.clone(),
                 version: self.version,
+                field: field.to_owned(),
                 problem,
             })
         };
-        if self.plan_id.is_empty() || self.plan_id.contains('#') {
-            return fail("plan_id must be non-empty and must not contain '#'".into());
+        if self.plan_id.is_empty() || self.plan_id.contains('#') || self.plan_id.len() > 128 {
+            return fail(
+                "plan_id",
+                "must be 1-128 characters and must not contain '#'".into(),
+            );
         }
         if self.version == 0 {
-            return fail("version starts at 1".into());
+            return fail("version", "starts at 1".into());
         }
         if self.attribution_window_days == 0 {
-            return fail("attribution_window_days must be at least 1".into());
+            return fail("attribution_window_days", "must be at least 1".into());
         }
         let mut fixed: Vec<(String, Decimal)> = Vec::new();
         let mut percents: Vec<(String, Decimal)> = Vec::new();
@@ -210,10 +216,10 @@ impl Plan {
             }
             if let Some(p) = rates.reset_revshare_percent {
                 if !self.resets_in_scope {
-                    return fail(format!(
-                        "{} is set but resets_in_scope is false",
-                        at("reset_revshare_percent")
-                    ));
+                    return fail(
+                        &at("reset_revshare_percent"),
+                        "is set but resets_in_scope is false".into(),
+                    );
                 }
                 percents.push((at("reset_revshare_percent"), p));
             }
@@ -237,26 +243,32 @@ impl Plan {
         }
         for (field, amount) in fixed {
             if amount.is_sign_negative() {
-                return fail(format!("{field}: amount {amount} is negative"));
+                return fail(&field, format!("amount {amount} is negative"));
             }
             if amount > MAX_AMOUNT {
-                return fail(format!("{field}: amount {amount} exceeds {MAX_AMOUNT}"));
+                return fail(&field, format!("amount {amount} exceeds {MAX_AMOUNT}"));
             }
             if amount.normalize().scale() > u32::from(self.currency.minor_units()) {
-                return fail(format!(
-                    "{field}: amount {amount} has more decimals than {} allows",
-                    self.currency
-                ));
+                return fail(
+                    &field,
+                    format!(
+                        "amount {amount} has more decimals than {} allows",
+                        self.currency
+                    ),
+                );
             }
         }
         for (field, pct) in percents {
             if pct.is_sign_negative() || pct > Decimal::ONE_HUNDRED {
-                return fail(format!("{field}: percentage {pct} is outside 0..=100"));
+                return fail(&field, format!("percentage {pct} is outside 0..=100"));
             }
         }
-        for promo in &self.promotions {
+        for (i, promo) in self.promotions.iter().enumerate() {
             if promo.ends_at <= promo.starts_at {
-                return fail(format!("promotion {} ends before it starts", promo.name));
+                return fail(
+                    &format!("promotions[{i}].ends_at"),
+                    format!("promotion {} ends before it starts", promo.name),
+                );
             }
         }
         Ok(())
@@ -580,7 +592,7 @@ mod tests {
         assert!(bad(r#"{"revshare_percent": "101"}"#).contains("outside 0..=100"));
         assert!(bad(r#"{"cpa_by_tier": {"x": "1.001"}}"#).contains("more decimals"));
         assert!(bad(r#"{"cpa_by_tier": {"x": "-1"}}"#).contains("negative"));
-        assert!(bad(r#"{"version": 0}"#).contains("version starts at 1"));
+        assert!(bad(r#"{"version": 0}"#).contains("version: starts at 1"));
         assert!(bad(r#"{"surprise": 1}"#).contains("unknown field"));
         assert!(bad(r#"{"attribution_window_days": 0}"#).contains("at least 1"));
     }
@@ -664,7 +676,7 @@ mod tests {
     fn the_new_fields_are_validated_with_their_path() {
         let e = bad(r#"{"reset_revshare_percent": "5", "resets_in_scope": false}"#);
         assert!(
-            e.contains("reset_revshare_percent is set but resets_in_scope is false"),
+            e.contains("reset_revshare_percent: is set but resets_in_scope is false"),
             "{e}"
         );
         let e = bad(r#"{"reset_revshare_percent": "101"}"#);

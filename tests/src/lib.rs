@@ -268,11 +268,13 @@ impl LocalStack {
             ))
             .load()
             .await;
-        Self {
+        let stack = Self {
             description,
             sdk,
             _exclusive: guard,
-        }
+        };
+        stack.load_directory().await;
+        stack
     }
 
     pub fn resource(&self, logical_id: &str) -> &ProvisionedResource {
@@ -810,7 +812,9 @@ mod admin_support {
     }
 
     impl LocalStack {
-        pub fn admin(&self, now: DateTime<Utc>) -> AdminHarness {
+        /// Built as the deployed function builds itself: configuration from the template's
+        /// environment, the email hash key from Secrets Manager.
+        pub async fn admin(&self, now: DateTime<Utc>) -> AdminHarness {
             let env = &self.function("AdminFunction").environment;
             // The function's own configuration code, reading the template's environment.
             let saved: Vec<(String, Option<String>)> = env
@@ -833,8 +837,15 @@ mod admin_support {
             };
             let store = DynamoStore::new(self.dynamodb(), config.tables.clone())
                 .with_tick_config(config.tick_config);
+            let secrets = shared::adapters::secrets::fetch_ingest_secrets(
+                &aws_sdk_secretsmanager::Client::new(&self.sdk),
+                &config.secrets_id,
+            )
+            .await
+            .expect("the ingest secrets are provisioned");
+            let hasher = shared::email::EmailHasher::new(&secrets.email_hash_key);
             AdminHarness {
-                api: AdminApi::new(store, FixedClock(now), config.auth.clone()),
+                api: AdminApi::new(store, FixedClock(now), config.auth.clone(), hasher),
                 config,
                 now,
             }
@@ -888,6 +899,47 @@ mod admin_support {
         event
     }
 
+    impl LocalStack {
+        /// Loads infra/local/directory.json as the local stack does: through the admin API
+        /// (validated, versioned, audited), as ops would on a deployed stack.
+        pub async fn load_directory(&self) {
+            let path = workspace_root().join("infra/local/directory.json");
+            let data: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+                .expect("directory.json is JSON");
+            let admin = self.admin(Utc::now()).await;
+            let loader = claims("ops", "local-directory-loader", admin.now);
+            let reason = "local stack: directory.json";
+            let mut calls: Vec<(&str, String, Value)> = Vec::new();
+            for plan in data["plans"].as_array().into_iter().flatten() {
+                calls.push((
+                    "POST",
+                    "/admin/plans".into(),
+                    json!({"plan": plan, "reason": reason}),
+                ));
+            }
+            for affiliate in data["affiliates"].as_array().into_iter().flatten() {
+                let mut body = affiliate.clone();
+                body["reason"] = reason.into();
+                calls.push(("POST", "/admin/affiliates".into(), body));
+            }
+            for (code, affiliate) in data["coupons"].as_object().into_iter().flatten() {
+                calls.push((
+                    "PUT",
+                    format!("/admin/coupons/{code}"),
+                    json!({"affiliate_id": affiliate, "reason": reason}),
+                ));
+            }
+            for (method, path, body) in calls {
+                let (status, response) =
+                    admin.call(method, &path, Some(&loader), Some(&body)).await;
+                assert_eq!(
+                    status, 200,
+                    "loading directory.json: {method} {path}: {response}"
+                );
+            }
+        }
+    }
+
     impl AdminHarness {
         /// One request through the function's handler; the status and the JSON body.
         pub async fn call(
@@ -899,6 +951,25 @@ mod admin_support {
         ) -> (u16, Value) {
             self.call_raw(admin_event(method, path_and_query, claims, body))
                 .await
+        }
+
+        /// A request's raw answer: status, headers and body bytes (the console's files).
+        pub async fn call_http(
+            &self,
+            method: &str,
+            path: &str,
+        ) -> (u16, HashMap<String, String>, Vec<u8>) {
+            let event = admin_event(method, path, None, None);
+            let request = lambda_http::request::from_str(&event.to_string())
+                .expect("a valid API Gateway v2 event");
+            let response = handle_admin(&self.api, request).await;
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                .collect();
+            let body: &[u8] = response.body().as_ref();
+            (response.status().as_u16(), headers, body.to_vec())
         }
 
         pub async fn call_raw(&self, event: Value) -> (u16, Value) {

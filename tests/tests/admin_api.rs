@@ -113,7 +113,7 @@ async fn self_referral(stack: &LocalStack) -> (ProcessorHarness, AdminHarness, S
         )],
     )
     .await;
-    let admin = stack.admin(Utc::now());
+    let admin = stack.admin(Utc::now()).await;
     let item = open_review(&admin, "self_referral").await;
     let id = item["review_id"].as_str().unwrap().to_owned();
     assert_eq!(id, "self_referral#sr-p");
@@ -406,7 +406,7 @@ async fn bad_input_is_refused_naming_the_problem_and_nothing_is_written() {
             404,
             vec![],
         ),
-        ("GET", "/admin/plans".into(), None, 404, vec![]),
+        ("GET", "/admin/payouts".into(), None, 404, vec![]),
     ];
     for (method, path, body, status, fields) in cases {
         let (got, response) = admin.call(method, &path, Some(&ops), body.as_ref()).await;
@@ -594,7 +594,7 @@ async fn reassigning_moves_the_commission_to_the_new_affiliate_under_its_plan() 
         )],
     )
     .await;
-    let admin = stack.admin(Utc::now());
+    let admin = stack.admin(Utc::now()).await;
     let item = open_review(&admin, "click_coupon_conflict").await;
     let id = item["review_id"].as_str().unwrap().to_owned();
     assert_eq!(item["affiliate_ids"], json!(["aff-alpha", "aff-beta"]));
@@ -684,7 +684,7 @@ async fn an_unknown_affiliate_reassigned_is_priced_for_the_named_one() {
         )],
     )
     .await;
-    let admin = stack.admin(Utc::now());
+    let admin = stack.admin(Utc::now()).await;
     let id = open_review(&admin, "unknown_affiliate").await["review_id"]
         .as_str()
         .unwrap()
@@ -738,7 +738,7 @@ async fn merging_takes_the_other_customers_attribution() {
     second["email"] = "Trader@Example.com".into();
     second["occurred_at"] = ago(Duration::days(1)).into();
     deliver(&stack, &harness, &[("m-p1", first), ("m-p2", second)]).await;
-    let admin = stack.admin(Utc::now());
+    let admin = stack.admin(Utc::now()).await;
     let item = open_review(&admin, "account_merge").await;
     let id = item["review_id"].as_str().unwrap().to_owned();
     assert_eq!(item["customer_id"], "cust-m2");
@@ -871,7 +871,7 @@ async fn two_resolutions_at_once_one_wins_the_other_is_told_what_happened() {
 #[tokio::test]
 async fn the_claims_are_read_from_the_authorizer_context_api_gateway_sends() {
     let stack = LocalStack::fresh().await;
-    let admin = stack.admin(Utc::now());
+    let admin = stack.admin(Utc::now()).await;
     // the captured event as API Gateway delivers it: Cognito's claims, another issuer
     let fixture: Value = serde_json::from_str(
         &std::fs::read_to_string(
@@ -918,7 +918,7 @@ async fn the_queue_pages_oldest_first_and_filters_by_age() {
         .map(|(i, p)| (i.as_str(), p.clone()))
         .collect();
     deliver(&stack, &harness, &refs).await;
-    let admin = stack.admin(Utc::now() + Duration::hours(2));
+    let admin = stack.admin(Utc::now() + Duration::hours(2)).await;
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -964,4 +964,50 @@ async fn the_queue_pages_oldest_first_and_filters_by_age() {
         )
         .await;
     assert_eq!(page["items"], json!([]));
+}
+
+#[tokio::test]
+async fn the_console_shell_is_served_without_a_token_and_holds_no_data() {
+    let stack = LocalStack::fresh().await;
+    let (_, admin, _) = self_referral(&stack).await;
+    let (status, headers, body) = admin.call_http("GET", "/admin/console").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let csp = &headers["content-security-policy"];
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let page = String::from_utf8(body).unwrap();
+    assert!(page.contains("Sign in"));
+    // the shell is the same for everyone: none of the stack's data is in it
+    for secret in ["cust-gamma-own", "aff-gamma", "self_referral#", "89.82"] {
+        assert!(!page.contains(secret), "{secret} in the console shell");
+    }
+    for (path, status, kind) in [
+        (
+            "/admin/console/app.js",
+            200,
+            "text/javascript; charset=utf-8",
+        ),
+        (
+            "/admin/console/uPlot.iife.min.js",
+            200,
+            "text/javascript; charset=utf-8",
+        ),
+        ("/admin/console/app.css", 200, "text/css; charset=utf-8"),
+        ("/admin/console/secrets.json", 404, "application/json"),
+    ] {
+        let (got, headers, _) = admin.call_http("GET", path).await;
+        assert_eq!(
+            (got, headers["content-type"].as_str()),
+            (status, kind),
+            "{path}"
+        );
+    }
+    assert_eq!(admin.call_http("POST", "/admin/console").await.0, 405);
+    // everything the console shows comes from the API, which still needs a token
+    let (status, _) = admin.call("GET", "/admin/reviews", None, None).await;
+    assert_eq!(status, 401);
 }

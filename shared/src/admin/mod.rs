@@ -3,7 +3,11 @@
 //! `request` parses what they ask (allow-listed), `service` answers it through the `store` port,
 //! `views` shapes the answers and `error` maps every failure to one status.
 
+pub mod affiliate;
 pub mod caller;
+pub mod console;
+pub mod directory;
+mod directory_service;
 pub mod error;
 pub mod request;
 pub mod service;

@@ -8,6 +8,7 @@ use chrono::Duration;
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
+use super::directory;
 use super::error::AdminError;
 use crate::engine::ReviewKind;
 use crate::events::{check_id, check_text, FieldError};
@@ -96,7 +97,7 @@ pub struct Resolution {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AdminRequest {
     ListReviews(ReviewQuery),
     GetReview {
@@ -111,12 +112,38 @@ pub enum AdminRequest {
         limit: usize,
         cursor: Option<String>,
     },
+    ListPlans,
+    PublishPlan(Box<directory::PublishPlan>),
+    ListAffiliates,
+    CreateAffiliate(directory::CreateAffiliate),
+    GetAffiliate {
+        affiliate_id: String,
+    },
+    UpdateAffiliate {
+        affiliate_id: String,
+        update: directory::UpdateAffiliate,
+    },
+    ListCoupons,
+    GetCoupon {
+        coupon_code: String,
+    },
+    AssignCoupon {
+        coupon_code: String,
+        assign: directory::AssignCoupon,
+    },
 }
 
 impl AdminRequest {
     /// Whether the request changes anything (only `ops` may).
     pub fn writes(&self) -> bool {
-        matches!(self, AdminRequest::ResolveReview { .. })
+        matches!(
+            self,
+            AdminRequest::ResolveReview { .. }
+                | AdminRequest::PublishPlan(_)
+                | AdminRequest::CreateAffiliate(_)
+                | AdminRequest::UpdateAffiliate { .. }
+                | AdminRequest::AssignCoupon { .. }
+        )
     }
 }
 
@@ -458,10 +485,71 @@ pub fn parse(request: &HttpRequest<'_>) -> Result<AdminRequest, AdminError> {
                 cursor: cursor(get(&pairs, "cursor"))?,
             })
         }
+        ("GET", ["plans"]) => {
+            query_pairs(request.query, &[])?;
+            no_body(AdminRequest::ListPlans)
+        }
+        ("POST", ["plans"]) => {
+            query_pairs(request.query, &[])?;
+            let object = body_object(request, &directory::PUBLISH_PLAN_FIELDS)?;
+            Ok(AdminRequest::PublishPlan(Box::new(
+                directory::publish_plan(&object)?,
+            )))
+        }
+        ("GET", ["affiliates"]) => {
+            query_pairs(request.query, &[])?;
+            no_body(AdminRequest::ListAffiliates)
+        }
+        ("POST", ["affiliates"]) => {
+            query_pairs(request.query, &[])?;
+            let object = body_object(request, &directory::CREATE_AFFILIATE_FIELDS)?;
+            Ok(AdminRequest::CreateAffiliate(directory::create_affiliate(
+                &object,
+            )?))
+        }
+        ("GET", ["affiliates", affiliate]) => {
+            query_pairs(request.query, &[])?;
+            no_body(AdminRequest::GetAffiliate {
+                affiliate_id: id("affiliate_id", affiliate)?,
+            })
+        }
+        ("PATCH", ["affiliates", affiliate]) => {
+            query_pairs(request.query, &[])?;
+            let affiliate_id = id("affiliate_id", affiliate)?;
+            let object = body_object(request, &directory::UPDATE_AFFILIATE_FIELDS)?;
+            Ok(AdminRequest::UpdateAffiliate {
+                affiliate_id,
+                update: directory::update_affiliate(&object)?,
+            })
+        }
+        ("GET", ["coupons"]) => {
+            query_pairs(request.query, &[])?;
+            no_body(AdminRequest::ListCoupons)
+        }
+        ("GET", ["coupons", code]) => {
+            query_pairs(request.query, &[])?;
+            no_body(AdminRequest::GetCoupon {
+                coupon_code: directory::coupon_code(code)?,
+            })
+        }
+        ("PUT", ["coupons", code]) => {
+            query_pairs(request.query, &[])?;
+            let coupon_code = directory::coupon_code(code)?;
+            let object = body_object(request, &directory::ASSIGN_COUPON_FIELDS)?;
+            Ok(AdminRequest::AssignCoupon {
+                coupon_code,
+                assign: directory::assign_coupon(&object)?,
+            })
+        }
         (_, ["reviews"])
         | (_, ["reviews", _])
         | (_, ["reviews", _, "resolution"])
-        | (_, ["customers", _]) => Err(AdminError::MethodNotAllowed),
+        | (_, ["customers", _])
+        | (_, ["plans"])
+        | (_, ["affiliates"])
+        | (_, ["affiliates", _])
+        | (_, ["coupons"])
+        | (_, ["coupons", _]) => Err(AdminError::MethodNotAllowed),
         _ => Err(AdminError::NotFound(format!("route {}", request.path))),
     }
 }

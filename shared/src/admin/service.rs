@@ -14,6 +14,7 @@ use super::views::{
     CustomerTimeline, EventView, ResolutionView, ReviewDetail, ReviewPage, ReviewView,
 };
 use crate::clock::Clock;
+use crate::email::EmailHasher;
 use crate::engine::{resolve_review, Attribution, CustomerView, ResolveError, ReviewAction};
 use crate::ledger::LedgerEntry;
 use crate::processor::{StoreError, StoredHead};
@@ -33,14 +34,22 @@ pub struct AdminResponse {
 }
 
 pub struct AdminApi<S, C> {
-    store: S,
-    clock: C,
+    pub(super) store: S,
+    pub(super) clock: C,
     auth: AuthSettings,
+    /// The ingest's email hasher: affiliates' own emails are kept as the same keyed hashes the
+    /// webhooks make of a purchase's email.
+    pub(super) hasher: EmailHasher,
 }
 
 impl<S: AdminStore, C: Clock> AdminApi<S, C> {
-    pub fn new(store: S, clock: C, auth: AuthSettings) -> Self {
-        AdminApi { store, clock, auth }
+    pub fn new(store: S, clock: C, auth: AuthSettings, hasher: EmailHasher) -> Self {
+        AdminApi {
+            store,
+            clock,
+            auth,
+            hasher,
+        }
     }
 
     pub fn store(&self) -> &S {
@@ -102,6 +111,26 @@ impl<S: AdminStore, C: Clock> AdminApi<S, C> {
                     .timeline(&customer_id, limit, cursor.as_deref())
                     .await?,
             ),
+            AdminRequest::ListPlans => self.list_plans().await?,
+            AdminRequest::PublishPlan(p) => self.publish_plan(&caller, *p).await?,
+            AdminRequest::ListAffiliates => self.list_affiliates().await?,
+            AdminRequest::CreateAffiliate(c) => self.create_affiliate(&caller, c).await?,
+            AdminRequest::GetAffiliate { affiliate_id } => {
+                self.affiliate_page(&affiliate_id).await?
+            }
+            AdminRequest::UpdateAffiliate {
+                affiliate_id,
+                update,
+            } => {
+                self.update_affiliate(&caller, &affiliate_id, update)
+                    .await?
+            }
+            AdminRequest::ListCoupons => self.list_coupons().await?,
+            AdminRequest::GetCoupon { coupon_code } => self.coupon_page(&coupon_code).await?,
+            AdminRequest::AssignCoupon {
+                coupon_code,
+                assign,
+            } => self.assign_coupon(&caller, &coupon_code, assign).await?,
         };
         Ok(body)
     }
@@ -503,7 +532,7 @@ fn entry_keys(
         .collect()
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Value {
+pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Value {
     // Every view is plain data (strings, numbers, maps): serializing cannot fail.
     serde_json::to_value(value).unwrap_or_else(|_| json!({"error": "internal"}))
 }

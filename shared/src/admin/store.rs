@@ -5,11 +5,14 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::directory::{CouponView, DirectoryChange, EntryMeta};
 use super::request::ReviewQuery;
-use crate::engine::{CustomerView, MemoryDirectory, OutcomeKind, Reason, ReviewItem};
+use crate::engine::{Affiliate, CustomerView, MemoryDirectory, OutcomeKind, Reason, ReviewItem};
 use crate::events::EventEnvelope;
 use crate::ledger::LedgerEntry;
+use crate::plans::Plan;
 use crate::processor::{StoreError, StoredHead};
+use crate::quality::StatsRecord;
 
 /// How a review item was closed: who, when, why, and what it posted (SPEC invariant 8).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,6 +78,42 @@ pub struct ResolutionCommit<'a> {
     pub entries: &'a [LedgerEntry],
 }
 
+/// A directory change and its history item, written together: the entry conditional on the
+/// version read (or on absence), the history item conditional on absence.
+#[derive(Debug, Clone)]
+pub enum DirectoryWrite<'a> {
+    /// A new plan version (never an existing one: published versions are immutable).
+    Plan {
+        plan: &'a Plan,
+        change: &'a DirectoryChange,
+    },
+    NewAffiliate {
+        affiliate: &'a Affiliate,
+        change: &'a DirectoryChange,
+    },
+    /// Sets the fields a change can touch, at `expected` (the version read; 0 for entries loaded
+    /// before versions existed). The processor's counters on the same item are left alone.
+    UpdateAffiliate {
+        affiliate: &'a Affiliate,
+        expected: u64,
+        change: &'a DirectoryChange,
+    },
+    /// Creates (`expected` `None`) or reassigns a coupon code.
+    Coupon {
+        code: &'a str,
+        affiliate_id: &'a str,
+        expected: Option<u64>,
+        change: &'a DirectoryChange,
+    },
+}
+
+/// A published plan and who published it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPlan {
+    pub plan: Plan,
+    pub meta: EntryMeta,
+}
+
 pub trait AdminStore {
     /// Review items by status, oldest first (open) or newest first (resolved), filtered.
     fn reviews(
@@ -125,4 +164,40 @@ pub trait AdminStore {
         &self,
         commit: &ResolutionCommit<'_>,
     ) -> impl Future<Output = Result<(), StoreError>>;
+
+    /// Every published plan version.
+    fn plans(&self) -> impl Future<Output = Result<Vec<StoredPlan>, StoreError>>;
+    fn plan(
+        &self,
+        plan_id: &str,
+        version: u32,
+    ) -> impl Future<Output = Result<Option<StoredPlan>, StoreError>>;
+    fn affiliates(&self) -> impl Future<Output = Result<Vec<(Affiliate, EntryMeta)>, StoreError>>;
+    fn affiliate(
+        &self,
+        affiliate_id: &str,
+    ) -> impl Future<Output = Result<Option<(Affiliate, EntryMeta)>, StoreError>>;
+    fn coupons(&self) -> impl Future<Output = Result<Vec<CouponView>, StoreError>>;
+    fn coupon(&self, code: &str) -> impl Future<Output = Result<Option<CouponView>, StoreError>>;
+    /// A directory entry's history, versions 1 to `version`, oldest first.
+    fn history(
+        &self,
+        target: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<Vec<DirectoryChange>, StoreError>>;
+    fn commit_directory(
+        &self,
+        write: &DirectoryWrite<'_>,
+    ) -> impl Future<Output = Result<(), StoreError>>;
+    /// Every ledger entry of an affiliate, each with its place in its commission's write order
+    /// (0 for entries written before the order was recorded).
+    fn affiliate_ledger(
+        &self,
+        affiliate_id: &str,
+    ) -> impl Future<Output = Result<Vec<(LedgerEntry, u64)>, StoreError>>;
+    /// The affiliate's partner-quality counters, one record per month.
+    fn affiliate_stats(
+        &self,
+        affiliate_id: &str,
+    ) -> impl Future<Output = Result<Vec<StatsRecord>, StoreError>>;
 }

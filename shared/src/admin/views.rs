@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use super::store::{ReviewResolution, StoredEvent, StoredReview};
 use crate::engine::Attribution;
 use crate::ledger::LedgerEntry;
+use crate::money;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ReviewView {
@@ -62,6 +63,7 @@ pub struct EventView {
     pub review_ids: Vec<String>,
     /// The normalized content (never an email: only its keyed hash is kept, and it is not shown).
     pub payload: Value,
+    #[serde(serialize_with = "entries_in_minor_units")]
     pub entries: Vec<LedgerEntry>,
 }
 
@@ -88,6 +90,7 @@ pub struct ReviewDetail {
     /// The event the item is about, with the entries it posted.
     pub event: Option<EventView>,
     /// The entries the resolution posted, if it is resolved.
+    #[serde(serialize_with = "entries_in_minor_units")]
     pub resolution_entries: Vec<LedgerEntry>,
 }
 
@@ -105,10 +108,20 @@ pub struct CustomerTimeline {
 #[derive(Debug, Clone, Serialize)]
 pub struct ResolutionView {
     pub review: ReviewView,
+    #[serde(serialize_with = "entries_in_minor_units")]
     pub entries: Vec<LedgerEntry>,
     pub released: Vec<String>,
     pub cancelled: Vec<String>,
     pub posted: Vec<String>,
     /// Held commissions the new affiliate's plan does not pay, and why.
     pub not_priced: Vec<(String, String)>,
+}
+
+/// Entries shown with their currency's minor units (`124.90`, `0.00`), whatever the store kept
+/// (DynamoDB drops trailing zeros, moto keeps them).
+fn entries_in_minor_units<S: Serializer>(entries: &[LedgerEntry], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(entries.iter().map(|e| LedgerEntry {
+        amount: money::with_minor_units(e.amount, e.currency),
+        ..e.clone()
+    }))
 }

@@ -20,12 +20,16 @@ use super::items::{
 };
 use super::keys::{key_affiliate, key_plan, OPEN_QUEUE_INDEX, RESOLVED_INDEX};
 use super::{map_sdk_error, DynamoStore};
+use crate::admin::directory::{CouponView, DirectoryChange, EntryMeta};
 use crate::admin::request::{ReviewQuery, ReviewStatusFilter};
+use crate::admin::store::{DirectoryWrite, StoredPlan};
 use crate::admin::{AdminStore, InvalidCursor, Page, ResolutionCommit, StoredEvent, StoredReview};
+use crate::engine::Affiliate;
 use crate::engine::{CustomerView, MemoryDirectory};
 use crate::ledger::LedgerEntry;
 use crate::plans::Plan;
 use crate::processor::{migrate_legacy, StoreError, StoredHead};
+use crate::quality::StatsRecord;
 
 /// The event log's index of a customer's events in the order they were applied.
 const EVENTS_BY_CUSTOMER_INDEX: &str = "ByCustomer";
@@ -73,7 +77,7 @@ fn decode_cursor(cursor: &str, attributes: &[&str]) -> Result<Item, InvalidCurso
 }
 
 impl DynamoStore {
-    async fn get(&self, table: &str, key: Item) -> Result<Option<Item>, StoreError> {
+    pub(super) async fn get(&self, table: &str, key: Item) -> Result<Option<Item>, StoreError> {
         self.usage.read_requests.fetch_add(1, Ordering::Relaxed);
         let out = self
             .client
@@ -300,11 +304,14 @@ impl DynamoStore {
                     expected,
                 )?);
             }
-            for changed in view.changed_records() {
-                writes.push(self.record_write(view.customer_id(), &changed)?);
+            let changed = view.changed_records();
+            for record in &changed {
+                writes.push(self.record_write(view.customer_id(), record)?);
             }
+            self.append_entries_and_reviews(&mut writes, commit.entries, &[], &changed)?;
+        } else {
+            self.append_entries_and_reviews(&mut writes, commit.entries, &[], &[])?;
         }
-        self.append_entries_and_reviews(&mut writes, commit.entries, &[])?;
         Ok(writes)
     }
 }
@@ -448,5 +455,55 @@ impl AdminStore for DynamoStore {
 
     async fn commit_resolution(&self, commit: &ResolutionCommit<'_>) -> Result<(), StoreError> {
         self.transact(self.resolution_writes(commit)?).await
+    }
+
+    async fn plans(&self) -> Result<Vec<StoredPlan>, StoreError> {
+        self.admin_plans().await
+    }
+
+    async fn plan(&self, plan_id: &str, version: u32) -> Result<Option<StoredPlan>, StoreError> {
+        self.admin_plan(plan_id, version).await
+    }
+
+    async fn affiliates(&self) -> Result<Vec<(Affiliate, EntryMeta)>, StoreError> {
+        self.admin_affiliates().await
+    }
+
+    async fn affiliate(
+        &self,
+        affiliate_id: &str,
+    ) -> Result<Option<(Affiliate, EntryMeta)>, StoreError> {
+        self.admin_affiliate(affiliate_id).await
+    }
+
+    async fn coupons(&self) -> Result<Vec<CouponView>, StoreError> {
+        self.admin_coupons().await
+    }
+
+    async fn coupon(&self, code: &str) -> Result<Option<CouponView>, StoreError> {
+        self.admin_coupon(code).await
+    }
+
+    async fn history(
+        &self,
+        target: &str,
+        version: u64,
+    ) -> Result<Vec<DirectoryChange>, StoreError> {
+        self.admin_history(target, version).await
+    }
+
+    async fn commit_directory(&self, write: &DirectoryWrite<'_>) -> Result<(), StoreError> {
+        self.admin_commit_directory(write).await
+    }
+
+    async fn affiliate_ledger(
+        &self,
+        affiliate_id: &str,
+    ) -> Result<Vec<(LedgerEntry, u64)>, StoreError> {
+        self.admin_affiliate_ledger(affiliate_id).await
+    }
+
+    async fn affiliate_stats(&self, affiliate_id: &str) -> Result<Vec<StatsRecord>, StoreError> {
+        self.admin_affiliate_stats(affiliate_id).await
     }
 }

@@ -51,7 +51,7 @@ pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
 pub fn opt_s(item: &Item, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
-fn get_time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
+pub fn get_time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(get_s(item, name)?)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| corrupt(format!("attribute {name} is not an RFC 3339 instant")))

@@ -7,6 +7,7 @@
 //! sharded index query, and the request and capacity counters.
 
 mod admin;
+mod admin_directory;
 pub mod items;
 pub mod keys;
 mod migration;
@@ -386,9 +387,14 @@ impl DynamoStore {
         writes: &mut Vec<TransactWriteItem>,
         entries: &[crate::ledger::LedgerEntry],
         reviews: &[crate::engine::ReviewItem],
+        records: &[crate::engine::ChangedRecord<'_>],
     ) -> Result<(), StoreError> {
+        let versions = commission_versions(records);
         for entry in entries {
-            let item = ledger_item(entry);
+            let mut item = ledger_item(entry);
+            if let Some(v) = versions.get(entry.commission_id.as_str()) {
+                item.insert(RECORD_VERSION_ATTRIBUTE.into(), items::n(*v));
+            }
             // ByCommission projects the whole entry.
             self.usage
                 .index_writes(items::units(item_size(&item), 1024));
@@ -485,6 +491,27 @@ impl DynamoStore {
             Err(e) => Err(map_sdk_error(e)),
         }
     }
+}
+
+/// The ledger attribute that orders a commission's entries in the order they were written: the
+/// version of the record holding the commission, as the entry's transaction wrote it. Every
+/// writer of a commission's entries (processor, tick, admin) writes its record in the same
+/// transaction, conditional on the version it read, so these versions are the write order.
+/// (`effective_at` is when an entry takes effect, which is not always the write order: an
+/// approval takes effect at the cooling-off end even when written after a later release.)
+pub const RECORD_VERSION_ATTRIBUTE: &str = "record_version";
+
+/// Each commission of the changed records, and its record's version after the write.
+fn commission_versions<'a>(
+    records: &'a [crate::engine::ChangedRecord<'_>],
+) -> HashMap<&'a str, u64> {
+    let mut out = HashMap::new();
+    for r in records {
+        for c in r.record.commissions() {
+            out.insert(c.commission_id.as_str(), r.version + 1);
+        }
+    }
+    out
 }
 
 fn map_sdk_error<E, R>(e: SdkError<E, R>) -> StoreError

@@ -191,7 +191,12 @@ impl DynamoStore {
         for changed in &commit.records {
             writes.push(self.record_write(customer, changed)?);
         }
-        self.append_entries_and_reviews(&mut writes, &applied.entries, &applied.reviews)?;
+        self.append_entries_and_reviews(
+            &mut writes,
+            &applied.entries,
+            &applied.reviews,
+            &commit.records,
+        )?;
         for claim in &applied.email_claims {
             let mut item = HashMap::from([
                 ("email_hash".to_owned(), s(&claim.email_hash)),

@@ -89,7 +89,12 @@ impl SchedulerStore for DynamoStore {
         for changed in &commit.records {
             writes.push(self.record_write(commit.customer_id, changed)?);
         }
-        self.append_entries_and_reviews(&mut writes, commit.approvals, commit.reviews)?;
+        self.append_entries_and_reviews(
+            &mut writes,
+            commit.approvals,
+            commit.reviews,
+            &commit.records,
+        )?;
         self.transact(writes).await
     }
 
@@ -154,7 +159,7 @@ impl SchedulerStore for DynamoStore {
             .build()
             .map_err(|e| StoreError::Corrupt(format!("building Update: {e}")))?;
         let mut writes = vec![TransactWriteItem::builder().update(update).build()];
-        self.append_entries_and_reviews(&mut writes, &[], reviews)?;
+        self.append_entries_and_reviews(&mut writes, &[], reviews, &[])?;
         self.transact(writes).await
     }
 }
