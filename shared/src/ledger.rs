@@ -25,6 +25,14 @@ pub enum CommissionStatus {
 }
 
 impl CommissionStatus {
+    pub const ALL: [CommissionStatus; 5] = [
+        CommissionStatus::Pending,
+        CommissionStatus::Approved,
+        CommissionStatus::OnHold,
+        CommissionStatus::Cancelled,
+        CommissionStatus::Reversed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CommissionStatus::Pending => "pending",
@@ -56,6 +64,16 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
+    pub const ALL: [EntryKind; 7] = [
+        EntryKind::Commission,
+        EntryKind::Adjustment,
+        EntryKind::Cancellation,
+        EntryKind::Reversal,
+        EntryKind::Hold,
+        EntryKind::Release,
+        EntryKind::Approval,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EntryKind::Commission => "commission",

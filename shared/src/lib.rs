@@ -8,6 +8,7 @@ pub mod clock;
 pub mod email;
 pub mod engine;
 pub mod events;
+pub mod finance;
 pub mod ingest;
 pub mod ledger;
 pub mod money;

@@ -854,6 +854,7 @@ async fn two_resolutions_at_once_one_wins_the_other_is_told_what_happened() {
         resolution: &late,
         customer: None,
         entries: std::slice::from_ref(&late_entry),
+        recorded_at: admin.now,
     };
     let refused = store.commit_resolution(&commit).await;
     assert!(

@@ -404,6 +404,7 @@ impl<S: AdminStore, C: Clock> AdminApi<S, C> {
             resolution: &record,
             customer: customer.as_ref().map(|(v, expected)| (v, *expected)),
             entries: &resolved.entries,
+            recorded_at: at,
         };
         match self.store.commit_resolution(&commit).await {
             Ok(()) => {}

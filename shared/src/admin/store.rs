@@ -76,6 +76,8 @@ pub struct ResolutionCommit<'a> {
     /// The customer, when the review concerns one (anomaly reviews do not).
     pub customer: Option<(&'a CustomerView, u64)>,
     pub entries: &'a [LedgerEntry],
+    /// When it is written (the resolution's time): the entries' booking time.
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A directory change and its history item, written together: the entry conditional on the

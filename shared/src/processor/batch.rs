@@ -78,10 +78,23 @@ const MAX_ATTRIBUTION_HINTS: usize = 100_000;
 /// the same read as the customer. The hint is only a guess about what to read: the customer's
 /// stored head decides, and a wrong or missing hint costs one more read round, never a wrong
 /// result.
-#[derive(Debug, Default)]
 pub struct Processor {
     plans: Mutex<HashMap<(String, u32), Plan>>,
     attribution_hints: Mutex<HashMap<String, String>>,
+    /// When each commit is recorded (the ledger's booking time, which finance's periods use).
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+}
+
+impl Default for Processor {
+    fn default() -> Self {
+        Self::with_clock(std::sync::Arc::new(crate::clock::SystemClock))
+    }
+}
+
+impl std::fmt::Debug for Processor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Processor").finish_non_exhaustive()
+    }
 }
 
 /// Whether applying the event consults the attributed affiliate (its current plan, tier and
@@ -159,6 +172,14 @@ impl Processor {
         Self::default()
     }
 
+    pub fn with_clock(clock: std::sync::Arc<dyn crate::clock::Clock>) -> Self {
+        Processor {
+            plans: Mutex::default(),
+            attribution_hints: Mutex::default(),
+            clock,
+        }
+    }
+
     pub async fn process<S: ProcessorStore>(
         &self,
         store: &S,
@@ -213,7 +234,8 @@ impl Processor {
                 }
             };
             let span = tracing::info_span!("event", event_id = %envelope.event_id, event_type = %envelope.event_type);
-            let result = Self::handle(store, &mut ctx, envelope, &mut outcome)
+            let result = self
+                .handle(store, &mut ctx, envelope, &mut outcome)
                 .instrument(span)
                 .await;
             match result {
@@ -242,6 +264,7 @@ impl Processor {
     }
 
     async fn handle<S: ProcessorStore>(
+        &self,
         store: &S,
         ctx: &mut BatchContext,
         envelope: &EventEnvelope,
@@ -316,6 +339,7 @@ impl Processor {
                             applied: &applied,
                             counters,
                             stats,
+                            recorded_at: self.clock.now(),
                         })
                         .await?;
                     for o in &applied.outcomes {

@@ -99,6 +99,8 @@ pub struct Commit<'a> {
     pub counters: Vec<CounterUpdate>,
     /// Partner-quality counters to add (one item per affiliate-month).
     pub stats: Vec<crate::quality::StatsDelta>,
+    /// When the commit is written: stored on its ledger entries as their booking time.
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

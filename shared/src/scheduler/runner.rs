@@ -42,6 +42,8 @@ pub struct TickCommit<'a> {
     pub records: Vec<ChangedRecord<'a>>,
     pub approvals: &'a [LedgerEntry],
     pub reviews: &'a [ReviewItem],
+    /// The tick's time: stored on the approvals as their booking time.
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
 pub trait SchedulerStore: MigrationStore {
@@ -197,6 +199,7 @@ pub async fn run_tick<S: SchedulerStore>(
                     .collect(),
                 approvals: &tick.approvals,
                 reviews: &tick.reviews,
+                recorded_at: now,
             };
             (view, tick, store.commit_tick(&commit).await)
         })

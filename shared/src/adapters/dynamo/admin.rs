@@ -308,9 +308,21 @@ impl DynamoStore {
             for record in &changed {
                 writes.push(self.record_write(view.customer_id(), record)?);
             }
-            self.append_entries_and_reviews(&mut writes, commit.entries, &[], &changed)?;
+            self.append_entries_and_reviews(
+                &mut writes,
+                commit.entries,
+                &[],
+                &changed,
+                commit.recorded_at,
+            )?;
         } else {
-            self.append_entries_and_reviews(&mut writes, commit.entries, &[], &[])?;
+            self.append_entries_and_reviews(
+                &mut writes,
+                commit.entries,
+                &[],
+                &[],
+                commit.recorded_at,
+            )?;
         }
         Ok(writes)
     }

@@ -388,10 +388,15 @@ impl DynamoStore {
         entries: &[crate::ledger::LedgerEntry],
         reviews: &[crate::engine::ReviewItem],
         records: &[crate::engine::ChangedRecord<'_>],
+        recorded_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
         let versions = commission_versions(records);
         for entry in entries {
             let mut item = ledger_item(entry);
+            item.insert(
+                RECORDED_AT_ATTRIBUTE.into(),
+                items::s(items::rfc3339(recorded_at)),
+            );
             if let Some(v) = versions.get(entry.commission_id.as_str()) {
                 item.insert(RECORD_VERSION_ATTRIBUTE.into(), items::n(*v));
             }
@@ -500,6 +505,13 @@ impl DynamoStore {
 /// (`effective_at` is when an entry takes effect, which is not always the write order: an
 /// approval takes effect at the cooling-off end even when written after a later release.)
 pub const RECORD_VERSION_ATTRIBUTE: &str = "record_version";
+
+/// When an entry was written (its booking time): finance's statement periods and cut-offs go by
+/// it, so an entry that takes effect in a past period (a late refund, an approval written after
+/// its cooling-off ended) lands in the period it was booked in and an issued statement never
+/// changes. Stored beside the entry, not in it: a ledger rebuilt from the event log is the same
+/// ledger whenever it is rebuilt.
+pub const RECORDED_AT_ATTRIBUTE: &str = "recorded_at";
 
 /// Each commission of the changed records, and its record's version after the write.
 fn commission_versions<'a>(

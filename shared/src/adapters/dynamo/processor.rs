@@ -196,6 +196,7 @@ impl DynamoStore {
             &applied.entries,
             &applied.reviews,
             &commit.records,
+            commit.recorded_at,
         )?;
         for claim in &applied.email_claims {
             let mut item = HashMap::from([

@@ -94,6 +94,7 @@ impl SchedulerStore for DynamoStore {
             commit.approvals,
             commit.reviews,
             &commit.records,
+            commit.recorded_at,
         )?;
         self.transact(writes).await
     }
@@ -159,7 +160,7 @@ impl SchedulerStore for DynamoStore {
             .build()
             .map_err(|e| StoreError::Corrupt(format!("building Update: {e}")))?;
         let mut writes = vec![TransactWriteItem::builder().update(update).build()];
-        self.append_entries_and_reviews(&mut writes, &[], reviews, &[])?;
+        self.append_entries_and_reviews(&mut writes, &[], reviews, &[], now)?;
         self.transact(writes).await
     }
 }
