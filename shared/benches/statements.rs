@@ -10,129 +10,23 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::str::FromStr;
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, Utc};
-use rust_decimal::Decimal;
-use shared::finance::booked::{BookedEntry, BookedKind};
 use shared::finance::export::write_export;
-use shared::ledger::{CommissionStatus, EntryKind};
-use shared::money::Currency;
+use shared::finance::fixture::synthetic_ledger;
 
 const AFFILIATES: usize = 10_000;
 
-/// A deterministic generator (xorshift), so every run measures the same export.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 fn ledger(entries: usize) -> impl Iterator<Item = String> {
-    let usd = Currency::from_str("USD").unwrap();
-    let start: DateTime<Utc> = "2026-10-01T00:00:00Z".parse().unwrap();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let mut made = 0usize;
-    let mut commission = 0u64;
-    std::iter::from_fn(move || {
-        if made >= entries {
-            return None;
-        }
-        commission += 1;
-        let affiliate = format!("aff-{:05}", rng.next() % AFFILIATES as u64);
-        let cid = format!("evt-{commission}#0");
-        let at = start + Duration::minutes((rng.next() % (60 * 24 * 60)) as i64);
-        let amount = Decimal::new((rng.next() % 50_000 + 100) as i64, 2);
-        let entry = |n: u64,
-                     kind: EntryKind,
-                     amount: Decimal,
-                     status: CommissionStatus,
-                     at: DateTime<Utc>| BookedEntry {
-            affiliate_id: affiliate.clone(),
-            entry_id: if n == 1 {
-                cid.clone()
-            } else {
-                format!("{cid}~{n}")
-            },
-            commission_id: cid.clone(),
-            customer_id: Some(format!("cust-{commission}")),
-            kind: BookedKind::Entry(kind),
-            amount,
-            currency: usd,
-            status: Some(status),
-            event_id: Some(format!("evt-{commission}")),
-            effective_at: at,
-            recorded_at: at,
-            record_version: n,
-            reason: kind.as_str().into(),
-            corrects: None,
-            statement_id: None,
-        };
-        let mut lines = vec![entry(
-            1,
-            EntryKind::Commission,
-            amount,
-            CommissionStatus::Pending,
-            at,
-        )];
-        match rng.next() % 10 {
-            0 => lines.push(entry(
-                2,
-                EntryKind::Cancellation,
-                -amount,
-                CommissionStatus::Cancelled,
-                at + Duration::hours(5),
-            )),
-            1 => lines.push(entry(
-                2,
-                EntryKind::Hold,
-                Decimal::ZERO,
-                CommissionStatus::OnHold,
-                at + Duration::hours(5),
-            )),
-            r => {
-                lines.push(entry(
-                    2,
-                    EntryKind::Approval,
-                    Decimal::ZERO,
-                    CommissionStatus::Approved,
-                    at + Duration::hours(48),
-                ));
-                if r == 2 {
-                    let cut = Decimal::new((rng.next() % 100) as i64, 2);
-                    lines.push(entry(
-                        3,
-                        EntryKind::Adjustment,
-                        -cut,
-                        CommissionStatus::Approved,
-                        at + Duration::days(5),
-                    ));
-                } else if r == 3 {
-                    lines.push(entry(
-                        3,
-                        EntryKind::Reversal,
-                        -amount,
-                        CommissionStatus::Reversed,
-                        at + Duration::days(9),
-                    ));
-                }
-            }
-        }
-        made += lines.len();
-        Some(
-            lines
-                .iter()
-                .map(BookedEntry::to_export_line)
-                .collect::<Vec<_>>(),
-        )
-    })
-    .flatten()
-    .take(entries)
+    synthetic_ledger(
+        entries,
+        AFFILIATES,
+        &["USD"],
+        "2026-10-01T00:00:00Z".parse().unwrap(),
+        60,
+        0x9E37_79B9_7F4A_7C15,
+    )
+    .map(|e| e.to_export_line())
 }
 
 struct Measured {

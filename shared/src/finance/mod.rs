@@ -7,6 +7,8 @@ pub mod statement;
 #[cfg(feature = "finance")]
 pub mod export;
 #[cfg(feature = "finance")]
+pub mod fixture;
+#[cfg(feature = "finance")]
 pub mod render;
 #[cfg(feature = "finance")]
 pub mod run;
