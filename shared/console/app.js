@@ -304,7 +304,8 @@ async function affiliatesView(id) {
     ? p.activity.balances.map(b => [
       h("div", { class: "card" }, h("div", { class: "muted" }, `Payable (${b.currency})`), h("div", { class: "value", "data-balance": "payable" }, b.payable)),
       h("div", { class: "card" }, h("div", { class: "muted" }, "Pending"), h("div", { class: "value" }, b.pending)),
-      h("div", { class: "card" }, h("div", { class: "muted" }, "On hold"), h("div", { class: "value", "data-balance": "on_hold" }, b.on_hold))])
+      h("div", { class: "card" }, h("div", { class: "muted" }, "On hold"), h("div", { class: "value", "data-balance": "on_hold" }, b.on_hold)),
+      h("div", { class: "card" }, h("div", { class: "muted" }, "Paid out"), h("div", { class: "value", "data-balance": "paid" }, b.paid))])
     : h("p", { class: "muted" }, "No commissions yet."));
   const byMonth = table([
     { label: "Month", value: l => l.month },

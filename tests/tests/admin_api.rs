@@ -122,21 +122,120 @@ async fn self_referral(stack: &LocalStack) -> (ProcessorHarness, AdminHarness, S
     (harness, admin, id)
 }
 
+/// (method, path) of every route the template puts on the admin API.
+fn admin_routes_in_template() -> Vec<(String, String)> {
+    let text =
+        std::fs::read_to_string(system_tests::workspace_root().join("template.yaml")).unwrap();
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let events = &yaml["Resources"]["AdminFunction"]["Properties"]["Events"];
+    let mut out: Vec<(String, String)> = events
+        .as_mapping()
+        .unwrap()
+        .values()
+        .map(|e| {
+            (
+                e["Properties"]["Method"].as_str().unwrap().to_owned(),
+                e["Properties"]["Path"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 #[tokio::test]
 async fn every_route_needs_a_verified_caller_and_only_ops_may_resolve() {
     let stack = LocalStack::fresh().await;
     let (harness, admin, id) = self_referral(&stack).await;
     let resolution = json!({"action": "approve", "reason": "checked"});
-    let routes: Vec<(&str, String, Option<Value>)> = vec![
-        ("GET", "/admin/reviews".into(), None),
-        ("GET", review_path(&id), None),
+    let directory: Value = serde_json::from_str(
+        &std::fs::read_to_string(system_tests::workspace_root().join("infra/local/directory.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut new_plan = directory["plans"][0].clone();
+    new_plan["plan_id"] = json!("another-plan");
+    new_plan["version"] = json!(1);
+    // Every route of the admin API in template.yaml, with a valid body for each write: each is
+    // refused without a verified caller, and a viewer may read but not write.
+    let routes: Vec<(&str, &str, String, Option<Value>)> = vec![
+        ("GET", "/admin/reviews", "/admin/reviews".into(), None),
+        ("GET", "/admin/reviews/{review_id}", review_path(&id), None),
         (
             "POST",
+            "/admin/reviews/{review_id}/resolution",
             format!("{}/resolution", review_path(&id)),
             Some(resolution.clone()),
         ),
-        ("GET", "/admin/customers/cust-gamma-own".into(), None),
+        (
+            "GET",
+            "/admin/customers/{customer_id}",
+            "/admin/customers/cust-gamma-own".into(),
+            None,
+        ),
+        ("GET", "/admin/plans", "/admin/plans".into(), None),
+        (
+            "POST",
+            "/admin/plans",
+            "/admin/plans".into(),
+            Some(json!({"plan": new_plan, "reason": "r"})),
+        ),
+        ("GET", "/admin/affiliates", "/admin/affiliates".into(), None),
+        (
+            "POST",
+            "/admin/affiliates",
+            "/admin/affiliates".into(),
+            Some(
+                json!({"affiliate_id": "aff-new", "plan_id": "gamma-revshare", "plan_version": 2, "reason": "r"}),
+            ),
+        ),
+        (
+            "GET",
+            "/admin/affiliates/{affiliate_id}",
+            "/admin/affiliates/aff-gamma".into(),
+            None,
+        ),
+        (
+            "PATCH",
+            "/admin/affiliates/{affiliate_id}",
+            "/admin/affiliates/aff-gamma".into(),
+            Some(json!({"quality_tier": "gold", "reason": "r"})),
+        ),
+        (
+            "POST",
+            "/admin/affiliates/{affiliate_id}/payouts",
+            "/admin/affiliates/aff-gamma/payouts".into(),
+            Some(json!({"cut_off": "2026-11-30T23:59:59Z", "reason": "r"})),
+        ),
+        ("GET", "/admin/coupons", "/admin/coupons".into(), None),
+        (
+            "GET",
+            "/admin/coupons/{coupon_code}",
+            "/admin/coupons/ALPHA10".into(),
+            None,
+        ),
+        (
+            "PUT",
+            "/admin/coupons/{coupon_code}",
+            "/admin/coupons/ALPHA10".into(),
+            Some(json!({"affiliate_id": "aff-beta", "reason": "r"})),
+        ),
     ];
+    let mut covered: Vec<(String, String)> = routes
+        .iter()
+        .map(|(m, template_path, _, _)| ((*m).to_owned(), (*template_path).to_owned()))
+        .collect();
+    covered.sort();
+    let mut declared = admin_routes_in_template();
+    declared.retain(|(_, p)| !p.starts_with("/admin/console"));
+    assert_eq!(
+        covered, declared,
+        "every admin route of template.yaml is in this test"
+    );
+    let routes: Vec<(&str, String, Option<Value>)> = routes
+        .into_iter()
+        .map(|(m, _, path, body)| (m, path, body))
+        .collect();
     let now = admin.now;
     let with = |patch: &[(&str, &str)]| {
         let mut c = admin.ops();
@@ -177,8 +276,8 @@ async fn every_route_needs_a_verified_caller_and_only_ops_may_resolve() {
         let (status, response) = admin
             .call(method, path, Some(&admin.viewer()), body.as_ref())
             .await;
-        if *method == "POST" {
-            assert_eq!(status, 403, "{response}");
+        if *method != "GET" {
+            assert_eq!(status, 403, "viewer {method} {path}: {response}");
             assert_eq!(response["error"], "forbidden");
         } else {
             assert_eq!(status, 200, "viewer {method} {path}: {response}");

@@ -3,7 +3,7 @@
 //! with its history — and an affiliate's page (commissions by month and status, balances,
 //! quality by month) with exact amounts. The processor then prices with what was changed.
 
-use chrono::{Duration, SecondsFormat, Utc};
+use chrono::{Duration, SecondsFormat, Timelike, Utc};
 use serde_json::{json, Value};
 use shared::events::EventType;
 use system_tests::{AdminHarness, LocalStack, Webhooks};
@@ -596,7 +596,7 @@ async fn the_affiliate_page_shows_balances_that_move_when_a_review_is_resolved()
         .await;
     assert_eq!(
         balance(&page),
-        json!({"currency": "USD", "payable": "89.82", "pending": "0.00", "on_hold": "53.82"})
+        json!({"currency": "USD", "payable": "89.82", "paid": "0.00", "pending": "0.00", "on_hold": "53.82"})
     );
     // quality by month: two purchases, one self-referral
     let quality = &page["activity"]["quality_by_month"];
@@ -625,7 +625,7 @@ async fn the_affiliate_page_shows_balances_that_move_when_a_review_is_resolved()
         .await;
     assert_eq!(
         balance(&page),
-        json!({"currency": "USD", "payable": "143.64", "pending": "0.00", "on_hold": "0.00"})
+        json!({"currency": "USD", "payable": "143.64", "paid": "0.00", "pending": "0.00", "on_hold": "0.00"})
     );
     let (status, _) = admin
         .call(
@@ -636,4 +636,97 @@ async fn the_affiliate_page_shows_balances_that_move_when_a_review_is_resolved()
         )
         .await;
     assert_eq!(status, 404);
+
+    // Finance records that the statement at a cut-off after both approvals was paid.
+    let cut_off = Utc::now().with_nanosecond(0).unwrap() + Duration::seconds(1);
+    let admin = stack.admin(cut_off + Duration::seconds(5)).await;
+    let path = "/admin/affiliates/aff-gamma/payouts";
+    let body = json!({"cut_off": cut_off.to_rfc3339(), "reason": "bank transfer, batch 12"});
+    // no amount, status or anything else can be sent; a cut-off in the future is refused
+    for (bad, field) in [
+        (
+            json!({"cut_off": cut_off.to_rfc3339(), "reason": "x", "amount": "1000.00"}),
+            "amount",
+        ),
+        (json!({"cut_off": "yesterday", "reason": "x"}), "cut_off"),
+        (
+            json!({"cut_off": (cut_off + Duration::days(1)).to_rfc3339(), "reason": "x"}),
+            "cut_off",
+        ),
+        (json!({"cut_off": cut_off.to_rfc3339()}), "reason"),
+    ] {
+        let (status, response) = admin
+            .call("POST", path, Some(&admin.ops()), Some(&bad))
+            .await;
+        assert_eq!(status, 400, "{bad}: {response}");
+        assert_eq!(response["errors"][0]["field"], field, "{response}");
+    }
+    let (status, response) = admin
+        .call("POST", path, Some(&admin.viewer()), Some(&body))
+        .await;
+    assert_eq!(status, 403, "{response}");
+    let (status, paid) = admin
+        .call("POST", path, Some(&admin.ops()), Some(&body))
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid["recorded"], true);
+    let statement_id = format!("aff-gamma@{}", cut_off.format("%Y%m%dT%H%M%SZ"));
+    assert_eq!(paid["statement_id"], statement_id.as_str());
+    assert_eq!(paid["payouts"].as_array().unwrap().len(), 1);
+    assert_eq!(paid["payouts"][0]["currency"], "USD");
+    assert_eq!(paid["payouts"][0]["amount"], "143.64");
+    // the same statement again: nothing more (one payout entry), the first recording shown
+    let (status, again) = admin
+        .call("POST", path, Some(&admin.ops()), Some(&body))
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["recorded"], false);
+    assert_eq!(again["payouts"], paid["payouts"]);
+    // a later statement cannot pay again what this payout (booked after that cut-off) paid
+    let later = json!({"cut_off": (cut_off + Duration::seconds(2)).to_rfc3339(), "reason": "x"});
+    let (status, refused) = admin
+        .call("POST", path, Some(&admin.ops()), Some(&later))
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("is more than is payable now (0.00)"),
+        "{refused}"
+    );
+    // the ledger holds exactly one payout, with who recorded it and why
+    let text = |i: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+                k: &str| match i.get(k) {
+        Some(aws_sdk_dynamodb::types::AttributeValue::S(v)) => v.clone(),
+        Some(aws_sdk_dynamodb::types::AttributeValue::N(v)) => v.clone(),
+        other => panic!("{k}: {other:?}"),
+    };
+    let payouts: Vec<_> = stack
+        .scan(&harness.config.tables.ledger)
+        .await
+        .into_iter()
+        .filter(|i| text(i, "kind") == "payout")
+        .collect();
+    assert_eq!(payouts.len(), 1, "{payouts:?}");
+    assert_eq!(
+        rust_decimal::Decimal::from_str_exact(&text(&payouts[0], "amount")).unwrap(),
+        rust_decimal::Decimal::new(-14364, 2)
+    );
+    assert_eq!(text(&payouts[0], "paid_by"), "ops-alice");
+    assert_eq!(text(&payouts[0], "reason"), "bank transfer, batch 12");
+    assert_eq!(text(&payouts[0], "statement_id"), statement_id);
+    // the affiliate page: nothing payable, 143.64 paid
+    let (_, page) = admin
+        .call(
+            "GET",
+            "/admin/affiliates/aff-gamma",
+            Some(&admin.viewer()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        balance(&page),
+        json!({"currency": "USD", "payable": "0.00", "paid": "143.64", "pending": "0.00", "on_hold": "0.00"})
+    );
 }

@@ -375,10 +375,11 @@ fn the_documented_admin_inputs_are_exactly_what_the_api_accepts() {
 #[test]
 fn the_documented_directory_bodies_are_exactly_what_the_api_accepts() {
     use shared::admin::directory::{
-        ASSIGN_COUPON_FIELDS, CREATE_AFFILIATE_FIELDS, PUBLISH_PLAN_FIELDS, UPDATE_AFFILIATE_FIELDS,
+        ASSIGN_COUPON_FIELDS, CREATE_AFFILIATE_FIELDS, PUBLISH_PLAN_FIELDS, RECORD_PAYOUT_FIELDS,
+        UPDATE_AFFILIATE_FIELDS,
     };
     let spec = spec();
-    let cases: [(&str, &str, &str, &[&str]); 4] = [
+    let cases: [(&str, &str, &str, &[&str]); 5] = [
         ("/admin/plans", "post", "/admin/plans", &PUBLISH_PLAN_FIELDS),
         (
             "/admin/affiliates",
@@ -397,6 +398,12 @@ fn the_documented_directory_bodies_are_exactly_what_the_api_accepts() {
             "put",
             "/admin/coupons/ALPHA10",
             &ASSIGN_COUPON_FIELDS,
+        ),
+        (
+            "/admin/affiliates/{affiliate_id}/payouts",
+            "post",
+            "/admin/affiliates/aff-gamma/payouts",
+            &RECORD_PAYOUT_FIELDS,
         ),
     ];
     for (path, method, concrete, accepted) in cases {

@@ -660,6 +660,7 @@ fn every_admin_route_is_behind_the_jwt_authorizer_of_a_throttled_api() {
         ("GET", "/admin/reviews/{review_id}"),
         ("PATCH", "/admin/affiliates/{affiliate_id}"),
         ("POST", "/admin/affiliates"),
+        ("POST", "/admin/affiliates/{affiliate_id}/payouts"),
         ("POST", "/admin/plans"),
         ("POST", "/admin/reviews/{review_id}/resolution"),
         ("PUT", "/admin/coupons/{coupon_code}"),

@@ -5,14 +5,16 @@
 //! written entry recorded (entries carry their commission's write order: `effective_at` is when
 //! an entry takes effect, which an approval written after a later release would get wrong); its
 //! amount is the sum of its entries (what is owed on it now). The payable balance is the net of
-//! approved commissions, per currency.
+//! approved commissions minus the payouts recorded, per currency (docs/finance.md: the same
+//! balance the statements command closes with, at the time of the read).
 
 use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::ledger::{CommissionStatus, EntryKind, LedgerEntry};
+use crate::finance::booked::{BookedEntry, BookedKind};
+use crate::ledger::{CommissionStatus, EntryKind};
 use crate::money::{self, Currency, MoneyOverflow};
 use crate::quality::{self, QualityScore, StatsRecord};
 
@@ -29,8 +31,10 @@ pub struct MonthStatusLine {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Balance {
     pub currency: String,
-    /// Approved: owed to the affiliate.
+    /// Approved, minus what was paid: owed to the affiliate (negative: owed back).
     pub payable: Decimal,
+    /// Paid out so far (the payouts recorded, as a positive amount).
+    pub paid: Decimal,
     /// Still inside cooling-off.
     pub pending: Decimal,
     /// Held by a dispute or a review.
@@ -55,35 +59,53 @@ struct CommissionSummary {
     month: String,
     currency: Currency,
     status: CommissionStatus,
-    latest: (u64, chrono::DateTime<chrono::Utc>, String),
+    latest: (
+        u64,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+        String,
+    ),
     net: Decimal,
 }
 
-/// `entries`: each with its place in its commission's write order (0 when unknown: then
-/// `effective_at` and the entry id order it).
+/// `entries`: the affiliate's book (payouts included); a commission's entries are ordered by
+/// write order (record version, booking time, effective time, id), as finance orders them.
 pub fn activity(
-    entries: &[(LedgerEntry, u64)],
+    entries: &[BookedEntry],
     stats: &[StatsRecord],
 ) -> Result<AffiliateActivity, MoneyOverflow> {
     let mut by_commission: HashMap<&str, CommissionSummary> = HashMap::new();
-    for (e, order) in entries {
-        let key = (*order, e.effective_at, e.entry_id.clone());
+    let mut paid: BTreeMap<String, (Currency, Decimal)> = BTreeMap::new();
+    for e in entries {
+        let Some(status) = e.status.filter(|_| e.kind != BookedKind::Payout) else {
+            let slot = paid
+                .entry(e.currency.code().to_owned())
+                .or_insert((e.currency, Decimal::ZERO));
+            slot.1 = money::sub(slot.1, e.amount)?;
+            continue;
+        };
+        let key = (
+            e.record_version,
+            e.recorded_at,
+            e.effective_at,
+            e.entry_id.clone(),
+        );
         let c = by_commission
             .entry(e.commission_id.as_str())
             .or_insert_with(|| CommissionSummary {
                 month: quality::month_of(e.effective_at),
                 currency: e.currency,
-                status: e.status,
+                status,
                 latest: key.clone(),
                 net: Decimal::ZERO,
             });
         c.net = money::add(c.net, e.amount)?;
-        if e.kind == EntryKind::Commission {
+        if e.kind == BookedKind::Entry(EntryKind::Commission) {
             c.month = quality::month_of(e.effective_at);
         }
         if key >= c.latest {
             c.latest = key;
-            c.status = e.status;
+            c.status = status;
         }
     }
     let mut lines: BTreeMap<(String, String, &'static str), (u64, Decimal, Currency)> =
@@ -115,6 +137,17 @@ pub fn activity(
             CommissionStatus::Cancelled | CommissionStatus::Reversed => {}
         }
     }
+    for (code, (currency, amount)) in paid {
+        let (_, b) = balances.entry(code.clone()).or_insert_with(|| {
+            let balance = Balance {
+                currency: code,
+                ..Balance::default()
+            };
+            (currency, balance)
+        });
+        b.paid = amount;
+        b.payable = money::sub(b.payable, amount)?;
+    }
     let mut quality_by_month = Vec::with_capacity(stats.len());
     for s in stats {
         quality_by_month.push(QualityMonth {
@@ -140,6 +173,7 @@ pub fn activity(
             .into_values()
             .map(|(currency, b)| Balance {
                 payable: money::with_minor_units(b.payable, currency),
+                paid: money::with_minor_units(b.paid, currency),
                 pending: money::with_minor_units(b.pending, currency),
                 on_hold: money::with_minor_units(b.on_hold, currency),
                 ..b

@@ -38,6 +38,9 @@ pub const UPDATE_AFFILIATE_FIELDS: [&str; 6] = [
     "reason",
 ];
 pub const ASSIGN_COUPON_FIELDS: [&str; 2] = ["affiliate_id", "reason"];
+/// Recording a statement's payout: the statement's cut-off and why. The amount is never sent: it
+/// is the statement's balance, computed from the ledger.
+pub const RECORD_PAYOUT_FIELDS: [&str; 2] = ["cut_off", "reason"];
 
 /// Who last changed a directory entry, and its version (each change adds one).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -433,6 +436,42 @@ pub fn assign_coupon(object: &Map<String, Value>) -> Result<AssignCoupon, AdminE
             reason,
         });
     errors.finish(value)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordPayout {
+    pub cut_off: DateTime<Utc>,
+    pub reason: String,
+}
+
+pub fn record_payout(object: &Map<String, Value>) -> Result<RecordPayout, AdminError> {
+    let mut errors = Errors::default();
+    let reason = errors.reason(object);
+    let cut_off = match object.get("cut_off") {
+        None => {
+            errors.add("cut_off", "is required: the statement's cut-off (RFC 3339)");
+            None
+        }
+        Some(Value::String(text)) => match DateTime::parse_from_rfc3339(text) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(_) => {
+                errors.add(
+                    "cut_off",
+                    "must be an RFC 3339 instant such as 2026-11-30T23:59:59Z",
+                );
+                None
+            }
+        },
+        Some(_) => {
+            errors.add("cut_off", "must be a string");
+            None
+        }
+    };
+    errors.finish(
+        cut_off
+            .zip(reason)
+            .map(|(cut_off, reason)| RecordPayout { cut_off, reason }),
+    )
 }
 
 /// A coupon code as senders send it (`coupon_code` in a purchase): an id, kept as given.

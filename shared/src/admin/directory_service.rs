@@ -13,7 +13,7 @@ use super::directory::{
 };
 use super::error::AdminError;
 use super::service::{to_json, AdminApi};
-use super::store::{AdminStore, DirectoryWrite, StoredPlan};
+use super::store::{AdminStore, DirectoryWrite, PayoutCommit, StoredPlan};
 use crate::clock::Clock;
 use crate::engine::Affiliate;
 use crate::plans::Plan;
@@ -313,7 +313,7 @@ impl<S: AdminStore, C: Clock> AdminApi<S, C> {
             .store
             .plan(&affiliate.plan_id, affiliate.plan_version)
             .await?;
-        let entries = self.store.affiliate_ledger(affiliate_id).await?;
+        let entries = self.store.affiliate_book(affiliate_id).await?;
         let stats = self.store.affiliate_stats(affiliate_id).await?;
         let activity = activity(&entries, &stats).map_err(|_| {
             tracing::error!(affiliate_id = %affiliate_id, "money overflowed summing an affiliate's ledger");
@@ -416,5 +416,81 @@ impl<S: AdminStore, C: Clock> AdminApi<S, C> {
             },
         };
         Ok(json!({ "coupon": coupon, "change": change }))
+    }
+
+    /// Records that the affiliate's statement at `cut_off` was paid: a payout entry per currency
+    /// for the statement's closing balance (computed here, never sent), at most what is payable
+    /// now; the same statement twice records once.
+    pub(super) async fn record_payout(
+        &self,
+        caller: &Caller,
+        affiliate_id: &str,
+        payout: super::directory::RecordPayout,
+    ) -> Result<Value, AdminError> {
+        use crate::finance::booked::BookedKind;
+        use crate::finance::payout::{plan_payout, PayoutError, PayoutPlan};
+        if self.store.affiliate(affiliate_id).await?.is_none() {
+            return Err(AdminError::NotFound(format!("affiliate {affiliate_id}")));
+        }
+        let now = self.clock.now();
+        let view = |entries: &[crate::finance::booked::BookedEntry], recorded: bool| {
+            let statement_id = crate::finance::payout::statement_id(affiliate_id, payout.cut_off);
+            json!({
+                "statement_id": statement_id,
+                "recorded": recorded,
+                "payouts": entries.iter().map(|e| json!({
+                    "entry_id": e.entry_id,
+                    "currency": e.currency.code(),
+                    "amount": crate::money::with_minor_units(-e.amount, e.currency),
+                    "recorded_at": e.recorded_at,
+                    "reason": e.reason,
+                })).collect::<Vec<_>>(),
+            })
+        };
+        for attempt in 0..2 {
+            let book = self.store.affiliate_book(affiliate_id).await?;
+            let payout_entries_read =
+                book.iter().filter(|e| e.kind == BookedKind::Payout).count() as u64;
+            let plan = plan_payout(affiliate_id, book, payout.cut_off, now, &payout.reason)
+                .map_err(|e| match e {
+                    PayoutError::FutureCutOff(_) => AdminError::invalid("cut_off", e.to_string()),
+                    PayoutError::NothingPayable { .. } | PayoutError::ExceedsPayable { .. } => {
+                        AdminError::Conflict {
+                            message: e.to_string(),
+                            current: Value::Null,
+                        }
+                    }
+                    PayoutError::Ledger(inner) => {
+                        tracing::error!(affiliate_id = %affiliate_id, error = %inner, "an affiliate's ledger does not add up");
+                        AdminError::Internal
+                    }
+                })?;
+            let entries = match plan {
+                PayoutPlan::AlreadyRecorded(entries) => return Ok(view(&entries, false)),
+                PayoutPlan::Record(entries) => entries,
+            };
+            let commit = PayoutCommit {
+                affiliate_id,
+                entries: &entries,
+                by: &caller.subject,
+                payout_entries_read,
+            };
+            match self.store.record_payouts(&commit).await {
+                Ok(()) => {
+                    tracing::info!(affiliate_id = %affiliate_id, by = %caller.subject, payouts = entries.len(), "payout recorded");
+                    return Ok(view(&entries, true));
+                }
+                // Another payout was recorded meanwhile: read again (it may have been this one).
+                Err(StoreError::Conflict(_)) if attempt == 0 => continue,
+                Err(StoreError::Conflict(_)) => {
+                    return Err(AdminError::Conflict {
+                        message: "another payout was recorded at the same time; read the affiliate and try again".into(),
+                        current: Value::Null,
+                    })
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AdminError::Internal)
     }
 }

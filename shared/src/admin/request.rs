@@ -131,6 +131,10 @@ pub enum AdminRequest {
         coupon_code: String,
         assign: directory::AssignCoupon,
     },
+    RecordPayout {
+        affiliate_id: String,
+        payout: directory::RecordPayout,
+    },
 }
 
 impl AdminRequest {
@@ -143,6 +147,7 @@ impl AdminRequest {
                 | AdminRequest::CreateAffiliate(_)
                 | AdminRequest::UpdateAffiliate { .. }
                 | AdminRequest::AssignCoupon { .. }
+                | AdminRequest::RecordPayout { .. }
         )
     }
 }
@@ -541,7 +546,17 @@ pub fn parse(request: &HttpRequest<'_>) -> Result<AdminRequest, AdminError> {
                 assign: directory::assign_coupon(&object)?,
             })
         }
+        ("POST", ["affiliates", affiliate, "payouts"]) => {
+            query_pairs(request.query, &[])?;
+            let affiliate_id = id("affiliate_id", affiliate)?;
+            let object = body_object(request, &directory::RECORD_PAYOUT_FIELDS)?;
+            Ok(AdminRequest::RecordPayout {
+                affiliate_id,
+                payout: directory::record_payout(&object)?,
+            })
+        }
         (_, ["reviews"])
+        | (_, ["affiliates", _, "payouts"])
         | (_, ["reviews", _])
         | (_, ["reviews", _, "resolution"])
         | (_, ["customers", _])

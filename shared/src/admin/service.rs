@@ -131,6 +131,10 @@ impl<S: AdminStore, C: Clock> AdminApi<S, C> {
                 coupon_code,
                 assign,
             } => self.assign_coupon(&caller, &coupon_code, assign).await?,
+            AdminRequest::RecordPayout {
+                affiliate_id,
+                payout,
+            } => self.record_payout(&caller, &affiliate_id, payout).await?,
         };
         Ok(body)
     }

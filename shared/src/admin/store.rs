@@ -80,6 +80,16 @@ pub struct ResolutionCommit<'a> {
     pub recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// A statement's payout entries and who recorded them.
+#[derive(Debug, Clone)]
+pub struct PayoutCommit<'a> {
+    pub affiliate_id: &'a str,
+    pub entries: &'a [crate::finance::booked::BookedEntry],
+    pub by: &'a str,
+    /// How many payout entries the affiliate had when the balance was read.
+    pub payout_entries_read: u64,
+}
+
 /// A directory change and its history item, written together: the entry conditional on the
 /// version read (or on absence), the history item conditional on absence.
 #[derive(Debug, Clone)]
@@ -191,12 +201,19 @@ pub trait AdminStore {
         &self,
         write: &DirectoryWrite<'_>,
     ) -> impl Future<Output = Result<(), StoreError>>;
-    /// Every ledger entry of an affiliate, each with its place in its commission's write order
-    /// (0 for entries written before the order was recorded).
-    fn affiliate_ledger(
+    /// Every ledger item of an affiliate, payouts included, as finance reads them (booking time
+    /// and write order), read consistently.
+    fn affiliate_book(
         &self,
         affiliate_id: &str,
-    ) -> impl Future<Output = Result<Vec<(LedgerEntry, u64)>, StoreError>>;
+    ) -> impl Future<Output = Result<Vec<crate::finance::booked::BookedEntry>, StoreError>>;
+    /// Appends a statement's payout entries (each conditional on its absence), with who recorded
+    /// them, in one transaction that also moves the affiliate's count of payout entries from the
+    /// one read (so two payouts decided on the same balance cannot both be written).
+    fn record_payouts(
+        &self,
+        commit: &PayoutCommit<'_>,
+    ) -> impl Future<Output = Result<(), StoreError>>;
     /// The affiliate's partner-quality counters, one record per month.
     fn affiliate_stats(
         &self,

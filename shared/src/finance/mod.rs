@@ -2,6 +2,7 @@
 //! reading an export and writing statements (`export`, `render`, `run`) need the `finance` feature.
 
 pub mod booked;
+pub mod payout;
 pub mod statement;
 
 #[cfg(feature = "finance")]

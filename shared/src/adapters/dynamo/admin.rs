@@ -508,11 +508,18 @@ impl AdminStore for DynamoStore {
         self.admin_commit_directory(write).await
     }
 
-    async fn affiliate_ledger(
+    async fn affiliate_book(
         &self,
         affiliate_id: &str,
-    ) -> Result<Vec<(LedgerEntry, u64)>, StoreError> {
-        self.admin_affiliate_ledger(affiliate_id).await
+    ) -> Result<Vec<crate::finance::booked::BookedEntry>, StoreError> {
+        self.admin_affiliate_book(affiliate_id).await
+    }
+
+    async fn record_payouts(
+        &self,
+        commit: &crate::admin::store::PayoutCommit<'_>,
+    ) -> Result<(), StoreError> {
+        self.admin_record_payouts(commit).await
     }
 
     async fn affiliate_stats(&self, affiliate_id: &str) -> Result<Vec<StatsRecord>, StoreError> {

@@ -14,15 +14,16 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::items::{
-    decode_affiliate, decode_ledger_entry, decode_stats, get_s, get_time, get_u64, item_size, list,
-    n, opt_s, rfc3339, s, units, Item,
+    decode_affiliate, decode_stats, get_s, get_time, get_u64, item_size, list, n, opt_s, rfc3339,
+    s, units, Item,
 };
 use super::keys::{key_affiliate, key_coupon, key_plan};
 use super::{map_sdk_error, DynamoStore};
 use crate::admin::directory::{CouponView, DirectoryChange, EntryMeta};
+use crate::admin::store::PayoutCommit;
 use crate::admin::store::{DirectoryWrite, StoredPlan};
 use crate::engine::Affiliate;
-use crate::ledger::LedgerEntry;
+use crate::finance::booked::BookedEntry;
 use crate::plans::Plan;
 use crate::processor::StoreError;
 use crate::quality::StatsRecord;
@@ -397,22 +398,59 @@ impl DynamoStore {
         self.transact(self.directory_writes(write)?).await
     }
 
-    pub async fn admin_affiliate_ledger(
+    /// The affiliate's ledger items as finance reads them: each item goes through the same
+    /// reader as an exported line (`BookedEntry::from_export_line`), so the admin API and the
+    /// statements command validate and understand an item identically.
+    pub async fn admin_affiliate_book(
         &self,
         affiliate_id: &str,
-    ) -> Result<Vec<(LedgerEntry, u64)>, StoreError> {
+    ) -> Result<Vec<BookedEntry>, StoreError> {
         self.partition(&self.tables.ledger, "affiliate_id", affiliate_id)
             .await?
             .iter()
             .map(|item| {
-                let order = if item.contains_key(super::RECORD_VERSION_ATTRIBUTE) {
-                    get_u64(item, super::RECORD_VERSION_ATTRIBUTE)?
-                } else {
-                    0
-                };
-                Ok((decode_ledger_entry(item)?, order))
+                BookedEntry::from_export_line(&export_line(item))
+                    .map_err(|e| StoreError::Corrupt(format!("ledger item of {affiliate_id}: {e}")))
             })
             .collect()
+    }
+
+    /// A statement's payout entries, conditional on their absence, and the affiliate's count of
+    /// payout entries moved from the one read: one transaction.
+    pub async fn admin_record_payouts(&self, commit: &PayoutCommit<'_>) -> Result<(), StoreError> {
+        let mut writes = Vec::with_capacity(commit.entries.len() + 1);
+        for e in commit.entries {
+            let mut item = payout_item(e);
+            item.insert("paid_by".into(), s(commit.by));
+            writes.push(self.put(
+                &self.tables.ledger,
+                item,
+                "attribute_not_exists(entry_id)",
+                None,
+            )?);
+        }
+        let read = commit.payout_entries_read;
+        let update = Update::builder()
+            .table_name(&self.tables.directory)
+            .key("pk", s(key_affiliate(commit.affiliate_id)))
+            .update_expression("SET payout_entries = :after")
+            .condition_expression(if read == 0 {
+                "attribute_exists(pk) AND attribute_not_exists(payout_entries)"
+            } else {
+                "attribute_exists(pk) AND payout_entries = :read"
+            })
+            .set_expression_attribute_values(Some({
+                let mut values =
+                    HashMap::from([(":after".to_owned(), n(read + commit.entries.len() as u64))]);
+                if read > 0 {
+                    values.insert(":read".to_owned(), n(read));
+                }
+                values
+            }))
+            .build()
+            .map_err(|e| StoreError::Corrupt(format!("building Update: {e}")))?;
+        writes.push(TransactWriteItem::builder().update(update).build());
+        self.transact(writes).await
     }
 
     pub async fn admin_affiliate_stats(
@@ -425,4 +463,48 @@ impl DynamoStore {
             .map(decode_stats)
             .collect()
     }
+}
+
+/// A DynamoDB item as its DynamoDB JSON export line (`{"Item": {...}}`). Ledger items hold
+/// strings and numbers; any other type is carried as its type name, which the reader reports if
+/// the attribute is one it needs.
+fn export_line(item: &Item) -> String {
+    let mut attributes = serde_json::Map::new();
+    for (name, value) in item {
+        let typed = match value {
+            AttributeValue::S(v) => serde_json::json!({ "S": v }),
+            AttributeValue::N(v) => serde_json::json!({ "N": v }),
+            other => {
+                serde_json::json!({ "unsupported": format!("{other:?}").split('(').next().unwrap_or("?") })
+            }
+        };
+        attributes.insert(name.clone(), typed);
+    }
+    serde_json::json!({ "Item": attributes }).to_string()
+}
+
+/// A payout as a ledger item: the attributes the export reader reads.
+fn payout_item(e: &BookedEntry) -> Item {
+    let mut item = HashMap::from([
+        ("affiliate_id".to_owned(), s(&e.affiliate_id)),
+        ("entry_id".to_owned(), s(&e.entry_id)),
+        ("commission_id".to_owned(), s(&e.commission_id)),
+        ("kind".to_owned(), s(e.kind.as_str())),
+        ("amount".to_owned(), n(e.amount.normalize())),
+        ("currency".to_owned(), s(e.currency.code())),
+        (
+            "status".to_owned(),
+            s(crate::finance::booked::PAYOUT_STATUS),
+        ),
+        ("effective_at".to_owned(), s(rfc3339(e.effective_at))),
+        (
+            super::RECORDED_AT_ATTRIBUTE.to_owned(),
+            s(rfc3339(e.recorded_at)),
+        ),
+        ("reason".to_owned(), s(&e.reason)),
+    ]);
+    if let Some(id) = &e.statement_id {
+        item.insert("statement_id".into(), s(id));
+    }
+    item
 }
