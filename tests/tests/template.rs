@@ -859,3 +859,54 @@ fn the_review_table_keeps_open_and_resolved_queues_as_sparse_indexes() {
     assert_eq!(gsis[1]["KeySchema"][0]["AttributeName"], "resolved_queue");
     assert_eq!(gsis[1]["KeySchema"][1]["AttributeName"], "resolved_sort");
 }
+
+#[test]
+fn the_export_bucket_is_private_encrypted_versioned_tls_only_and_expires() {
+    let t = template();
+    let buckets = resources_of(&t, "AWS::S3::Bucket");
+    assert_eq!(buckets.len(), 1);
+    let (name, bucket) = buckets[0];
+    assert_eq!(name, "ExportBucket");
+    assert_eq!(bucket["DeletionPolicy"], "Retain");
+    let p = &bucket["Properties"];
+    assert_eq!(
+        p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
+        "AES256"
+    );
+    assert_eq!(p["VersioningConfiguration"]["Status"], "Enabled");
+    for block in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(p["PublicAccessBlockConfiguration"][block], true, "{block}");
+    }
+    assert_eq!(
+        p["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
+        "BucketOwnerEnforced"
+    );
+    let rule = &p["LifecycleConfiguration"]["Rules"][0];
+    assert_eq!(rule["Status"], "Enabled");
+    assert_eq!(
+        rule["ExpirationInDays"],
+        json!({"Ref": "ExportRetentionDays"})
+    );
+    assert_eq!(rule["NoncurrentVersionExpiration"]["NoncurrentDays"], 30);
+    assert_eq!(t["Parameters"]["ExportRetentionDays"]["MinValue"], 30);
+    // TLS only: every request without it is denied, on the bucket and its objects
+    let policies = resources_of(&t, "AWS::S3::BucketPolicy");
+    assert_eq!(policies.len(), 1);
+    let policy = &policies[0].1["Properties"];
+    assert_eq!(policy["Bucket"], json!({"Ref": "ExportBucket"}));
+    let statement = &policy["PolicyDocument"]["Statement"][0];
+    assert_eq!(statement["Effect"], "Deny");
+    assert_eq!(statement["Principal"], "*");
+    assert_eq!(statement["Action"], "s3:*");
+    assert_eq!(
+        statement["Condition"]["Bool"]["aws:SecureTransport"],
+        "false"
+    );
+    assert_eq!(statement["Resource"].as_array().unwrap().len(), 2);
+}
