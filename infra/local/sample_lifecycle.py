@@ -161,7 +161,9 @@ def print_ledger(ddb, description):
         net, held = totals.get(aff, (Decimal(0), Decimal(0)))
         held += amount if latest[r["commission_id"]["S"]] == "on_hold" else 0
         totals[aff] = (net + amount, held)
-        plan = f"{r['plan_id']['S']} v{r['plan_version']['N']}"
+        # a payout (recorded through the admin API) names a statement, not a plan
+        plan = (f"{r['plan_id']['S']} v{r['plan_version']['N']}" if "plan_id" in r
+                else r.get("statement_id", {}).get("S", "-"))
         print(f"  {aff:<10} {r['entry_id']['S']:<16} {r['kind']['S']:<13} {money(amount, currency):>13} "
               f"{r['status']['S']:<10} {plan:<18} {r['reason']['S']}", flush=True)
     for aff, (net, held) in sorted(totals.items()):
