@@ -223,11 +223,9 @@ fn write_statements(
         for line in BufReader::with_capacity(256 * 1024, file).lines() {
             let line = line.map_err(io(&path))?;
             // Checked in pass 1; a failure here is the local disk's, and still an error.
-            let entry = spill::decode(&line).map_err(|e| {
-                RunError::Usage(format!(
-                    "{}: re-reading a checked item: {e}",
-                    path.display()
-                ))
+            let entry = spill::decode(&line).map_err(|e| RunError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(format!("re-reading a checked item: {e}")),
             })?;
             by_affiliate
                 .entry(entry.affiliate_id.clone())

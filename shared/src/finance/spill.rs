@@ -1,6 +1,8 @@
 //! The statements command's bucket files: a checked entry written compactly (one tab-separated
 //! line) so the second pass reads it back without parsing JSON, dates or words again.
 
+use std::fmt::Write;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
@@ -35,7 +37,6 @@ fn push_optional(out: &mut String, text: Option<&str>) {
 }
 
 fn push_instant(out: &mut String, t: DateTime<Utc>) {
-    use std::fmt::Write;
     let _ = write!(out, "{}.{}\t", t.timestamp(), t.timestamp_subsec_nanos());
 }
 
@@ -55,12 +56,12 @@ pub fn encode(e: &BookedEntry, out: &mut String) {
             .position(|x| *x == s)
             .unwrap_or(0)
     });
-    out.push_str(&format!("{kind}\t{status}\t{}\t", e.amount));
+    let _ = write!(out, "{kind}\t{status}\t{}\t", e.amount);
     push_text(out, e.currency.code());
     push_optional(out, e.event_id.as_deref());
     push_instant(out, e.effective_at);
     push_instant(out, e.recorded_at);
-    out.push_str(&format!("{}\t", e.record_version));
+    let _ = write!(out, "{}\t", e.record_version);
     push_text(out, &e.reason);
     push_optional(out, e.corrects.as_deref());
     push_optional(out, e.statement_id.as_deref());

@@ -97,31 +97,8 @@ impl DynamoStore {
 
     /// Every record of a customer, page by page (strongly consistent).
     async fn customer_records(&self, customer_id: &str) -> Result<Vec<Item>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            self.usage.read_requests.fetch_add(1, Ordering::Relaxed);
-            let page = self
-                .client
-                .query()
-                .table_name(&self.tables.records)
-                .key_condition_expression("customer_id = :c")
-                .expression_attribute_values(":c", s(customer_id))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(map_sdk_error)?;
-            self.usage.documented_read_units.fetch_add(
-                units(page.items().iter().map(item_size).sum(), 4096),
-                Ordering::Relaxed,
-            );
-            out.extend(page.items().iter().cloned());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        self.partition(&self.tables.records, "customer_id", customer_id)
+            .await
     }
 
     /// The review list: one of the two sparse queue indexes, filtered, up to `limit` items.

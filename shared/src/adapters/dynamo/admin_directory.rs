@@ -143,7 +143,7 @@ impl DynamoStore {
     }
 
     /// Every item of one partition of a table, page by page (strongly consistent).
-    async fn partition(
+    pub(super) async fn partition(
         &self,
         table: &str,
         key: &str,
@@ -422,6 +422,8 @@ impl DynamoStore {
         for e in commit.entries {
             let mut item = payout_item(e);
             item.insert("paid_by".into(), s(commit.by));
+            // ByCommission projects the whole entry, as for every ledger put.
+            self.usage.index_writes(units(item_size(&item), 1024));
             writes.push(self.put(
                 &self.tables.ledger,
                 item,
