@@ -90,6 +90,12 @@ def run(api_url, check=None):
     def visible(css):
         return wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
 
+    def heading(text):
+        """Wait until the view's heading is `text`: a hash change keeps the old view until the
+        new one's data has arrived, so any heading being visible proves nothing."""
+        script = "return Array.from(document.querySelectorAll('#view h2'), e => e.textContent)"
+        return wait.until(lambda d: text in d.execute_script(script))
+
     def sign_in(token):
         box = visible("#token")
         box.clear()
@@ -152,7 +158,8 @@ def run(api_url, check=None):
         shot("affiliate-after")
 
         driver.get(f"{api_url}/admin/console#/customers/cust-frank")
-        visible("#view h2")
+        # only the hash changes: the affiliate page's heading stays until the timeline has loaded
+        heading("Customer cust-frank")
         timeline = driver.find_element(By.ID, "view").text
         verdict("evt-frank-1" in timeline and "approve by console-ops" in timeline,
                 "the customer's timeline shows the event and who resolved its review")
