@@ -17,6 +17,7 @@ import moto_patches
 
 def main():
     moto_patches.apply()
+    moto_patches.apply_exports()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Provision the local AWS stack (moto's server) from template.yaml.
 
-template.yaml is the single source of truth: every SQS queue, Secrets Manager secret and DynamoDB
-table it declares is created here with the properties it declares, and every function's
+template.yaml is the single source of truth: every SQS queue, Secrets Manager secret, DynamoDB
+table and S3 bucket it declares is created here with the properties it declares, and every function's
 environment, routes and triggers are resolved from it. Nothing is kept twice.
 
 Prints (or writes with --out) a JSON description of the provisioned stack:
@@ -63,6 +63,7 @@ class Provisioner:
         self.sqs = session.client("sqs", endpoint_url=endpoint)
         self.secrets = session.client("secretsmanager", endpoint_url=endpoint)
         self.dynamodb = session.client("dynamodb", endpoint_url=endpoint)
+        self.s3 = session.client("s3", endpoint_url=endpoint)
 
     # ------------------------------------------------------------------ intrinsics
     def pseudo(self, name):
@@ -162,12 +163,39 @@ class Provisioner:
             if key in props:
                 args[key] = self.resolve(props[key])
         desc = self.dynamodb.create_table(**args)["TableDescription"]
+        # Point-in-time recovery as the template declares it (ExportTableToPointInTime needs it).
+        if self.resolve(props.get("PointInTimeRecoverySpecification", {})).get("PointInTimeRecoveryEnabled"):
+            self.dynamodb.update_continuous_backups(
+                TableName=desc["TableName"],
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
         attrs = {"Arn": desc["TableArn"]}
         if "LatestStreamArn" in desc:
             attrs["StreamArn"] = desc["LatestStreamArn"]
         return {"ref": name, "attrs": attrs}
 
+    def create_bucket(self, logical, props):
+        # A deployed bucket gets a generated name; locally a readable one (S3 names are lower case).
+        name = self.resolve(props.get("BucketName", f"{self.stack}-{logical}".lower()))
+        if self.region == "us-east-1":
+            self.s3.create_bucket(Bucket=name)
+        else:
+            self.s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.region})
+        if "VersioningConfiguration" in props:
+            self.s3.put_bucket_versioning(
+                Bucket=name, VersioningConfiguration={"Status": self.resolve(props["VersioningConfiguration"])["Status"]})
+        if "BucketEncryption" in props:
+            # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
+            rules = [{("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault" else k): v
+                      for k, v in rule.items()}
+                     for rule in self.resolve(props["BucketEncryption"])["ServerSideEncryptionConfiguration"]]
+            self.s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+        if "PublicAccessBlockConfiguration" in props:
+            self.s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=self.resolve(props["PublicAccessBlockConfiguration"]))
+        return {"ref": name, "attrs": {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}}
+
     CREATORS = {
+        "AWS::S3::Bucket": "create_bucket",
         "AWS::SQS::Queue": "create_queue",
         "AWS::SecretsManager::Secret": "create_secret",
         "AWS::DynamoDB::Table": "create_table",

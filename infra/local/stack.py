@@ -188,7 +188,8 @@ def start_schedule(description, log):
         for sched in fn.get("schedules", []):
             expr = sched["schedule"]
             if not (expr.startswith("rate(") and expr.endswith(")")):
-                print(f"stack: schedule {expr!r} of {fn['binary']} is not a rate(); fire ticks with tick.py", flush=True)
+                print(f"stack: schedule {expr} -> {fn['binary']} is not run locally "
+                      f"(on demand: infra/local/tick.py --function {fn['binary']} [--at <instant>])", flush=True)
                 continue
             value, unit = expr[5:-1].split()
             period = int(value) * RATE_UNITS[unit]
@@ -197,7 +198,7 @@ def start_schedule(description, log):
                 while True:
                     time.sleep(period)
                     try:
-                        report = tick.fire(description, datetime.now(timezone.utc)).get(binary)
+                        report = tick.fire(description, datetime.now(timezone.utc), binary).get(binary)
                         log(f"schedule: {binary} tick: {json.dumps(report)}")
                     except Exception as e:  # the local stack keeps running; the error is shown
                         print(f"schedule: {binary} tick failed: {e}", flush=True)

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Fires one scheduler tick on the running local stack at a chosen instant.
+"""Fires a scheduled function on the running local stack at a chosen instant.
 
-  .venv/bin/python infra/local/tick.py                          # now
+  .venv/bin/python infra/local/tick.py                          # the scheduler, now
   .venv/bin/python infra/local/tick.py --at 2026-12-01T00:00:00Z
+  .venv/bin/python infra/local/tick.py --function exporter      # the finance export, cut-off now
 
 The scheduler function receives the EventBridge "Scheduled Event" that the deployed schedule sends,
 with `time` set to the instant given: the tick's "now" is that time, so any instant can be replayed
@@ -33,11 +34,16 @@ def scheduled_event(at, description):
     }
 
 
-def fire(description, at):
-    """Invokes every scheduled function once at `at`; returns {binary: report or error}."""
+def fire(description, at, binary="scheduler"):
+    """Invokes the scheduled function `binary` once at `at`; returns {binary: report or error}.
+    One at a time: the scheduler ticks ahead in the sample, and an export's cut-off must not be
+    in the future (DynamoDB refuses it)."""
     out = {}
+    scheduled = {fn["binary"] for fn in description["functions"].values() if fn.get("schedules")}
+    if binary not in scheduled:
+        raise SystemExit(f"tick: {binary!r} is not a scheduled function of the stack ({sorted(scheduled)})")
     for fn in description["functions"].values():
-        if not fn.get("schedules"):
+        if fn["binary"] != binary:
             continue
         req = urllib.request.Request(
             f"{description['lambda_url']}/2015-03-31/functions/{fn['binary']}/invocations",
@@ -55,10 +61,11 @@ def parse_instant(text):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--at", type=parse_instant, default=None, help="RFC 3339 instant (default: now)")
+    ap.add_argument("--function", default="scheduler", help="the scheduled function's binary (default: scheduler)")
     args = ap.parse_args(argv)
     description = json.loads((ROOT / ".local" / "stack.json").read_text())
     at = args.at or datetime.now(timezone.utc)
-    for binary, report in fire(description, at).items():
+    for binary, report in fire(description, at, args.function).items():
         print(f"{binary} at {at.isoformat()}: {json.dumps(report)}")
         if isinstance(report, dict) and "errorType" in report:
             return 1

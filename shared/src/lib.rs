@@ -22,6 +22,8 @@ pub mod signing;
 pub mod adapters;
 #[cfg(feature = "admin")]
 pub mod admin_lambda;
+#[cfg(feature = "exporter")]
+pub mod exporter_lambda;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 #[cfg(feature = "processor")]

@@ -493,6 +493,71 @@ mod processor_support {
             aws_sdk_dynamodb::Client::new(&self.sdk)
         }
 
+        /// S3 on the local stack (moto serves buckets by path, not by host name).
+        pub fn s3(&self) -> aws_sdk_s3::Client {
+            let config = aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(true)
+                .build();
+            aws_sdk_s3::Client::from_conf(config)
+        }
+
+        /// The scheduled finance export at `cut_off`, as the deployed schedule runs it: the
+        /// exporter function's handler (its environment from template.yaml) with the scheduled
+        /// event, calling ExportTableToPointInTime on moto; then DescribeExport until every
+        /// export is COMPLETED.
+        pub async fn export_at(
+            &self,
+            cut_off: chrono::DateTime<chrono::Utc>,
+        ) -> shared::finance::exports::ExportRun {
+            use shared::finance::exports::{ExportStatus, TableExporter};
+            let env = &self.function("ExporterFunction").environment;
+            let targets = shared::exporter_lambda::ExportTargets {
+                bucket: env[shared::exporter_lambda::EXPORT_BUCKET_VAR].clone(),
+                tables: vec![
+                    (
+                        shared::finance::exports::LEDGER_LABEL,
+                        env[shared::exporter_lambda::LEDGER_TABLE_ARN_VAR].clone(),
+                    ),
+                    (
+                        shared::finance::exports::STATS_LABEL,
+                        env[shared::exporter_lambda::STATS_TABLE_ARN_VAR].clone(),
+                    ),
+                ],
+            };
+            let exporter = shared::adapters::dynamo::DynamoExporter::new(self.dynamodb());
+            let event: aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value> =
+                serde_json::from_value(serde_json::json!({
+                    "version": "0", "id": format!("export-{}", cut_off.timestamp()),
+                    "detail-type": "Scheduled Event", "source": "aws.events",
+                    "account": "123456789012", "time": cut_off.to_rfc3339(),
+                    "region": self.description.region, "resources": [], "detail": {},
+                }))
+                .expect("scheduled event");
+            let mut run = shared::exporter_lambda::handle_export(&exporter, &targets, event)
+                .await
+                .expect("both exports start");
+            for _ in 0..200 {
+                if run
+                    .started
+                    .iter()
+                    .all(|s| s.status != ExportStatus::InProgress)
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                for s in &mut run.started {
+                    s.status = exporter.describe(&s.export_arn).await.expect("describe");
+                }
+            }
+            assert!(
+                run.started
+                    .iter()
+                    .all(|s| s.status == ExportStatus::Completed),
+                "{run:?}"
+            );
+            run
+        }
+
         /// The SQS trigger with real partial-batch semantics: receive up to 10, invoke, delete
         /// what succeeded, make the reported failures visible again (at once: a test has no
         /// 180-second visibility timeout to wait out), until the queue stays empty.

@@ -834,7 +834,10 @@ fn nothing_may_delete_and_the_ledger_is_only_ever_put_to() {
                             "dynamodb:PutItem",
                             "dynamodb:GetItem",
                             "dynamodb:BatchGetItem",
-                            "dynamodb:Query"
+                            "dynamodb:Query",
+                            // read the table into S3 (the finance export); change nothing
+                            "dynamodb:ExportTableToPointInTime",
+                            "dynamodb:DescribeExport"
                         ]
                         .contains(&action.as_str()),
                         "{name}: {action} on the ledger"
@@ -909,4 +912,124 @@ fn the_export_bucket_is_private_encrypted_versioned_tls_only_and_expires() {
         "false"
     );
     assert_eq!(statement["Resource"].as_array().unwrap().len(), 2);
+}
+
+/// The finance export: a schedule (a parameter, daily by default) with retries and its own
+/// dead-letter queue and alarm; the function may start and read exports of the ledger and stats
+/// tables only, and write only under those two prefixes of the export bucket.
+#[test]
+fn the_exporter_runs_on_a_schedule_and_may_export_only_the_ledger_and_stats_tables() {
+    use shared::exporter_lambda::{EXPORT_BUCKET_VAR, LEDGER_TABLE_ARN_VAR, STATS_TABLE_ARN_VAR};
+    let t = template();
+    let f = &t["Resources"]["ExporterFunction"];
+    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], "exporter");
+    assert_eq!(
+        f["Properties"]["Environment"]["Variables"],
+        json!({
+            EXPORT_BUCKET_VAR: {"Ref": "ExportBucket"},
+            LEDGER_TABLE_ARN_VAR: {"Fn::GetAtt": ["LedgerTable", "Arn"]},
+            STATS_TABLE_ARN_VAR: {"Fn::GetAtt": ["StatsTable", "Arn"]},
+        })
+    );
+    let events = f["Properties"]["Events"].as_object().unwrap();
+    assert_eq!(events.len(), 1);
+    let export = &events["Export"];
+    assert_eq!(export["Type"], "Schedule");
+    assert_eq!(
+        export["Properties"]["Schedule"],
+        json!({"Ref": "ExportSchedule"})
+    );
+    assert_eq!(
+        t["Parameters"]["ExportSchedule"]["Default"],
+        "cron(0 0 * * ? *)"
+    );
+    assert!(
+        export["Properties"]["RetryPolicy"]["MaximumRetryAttempts"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(
+        export["Properties"]["DeadLetterConfig"]["Arn"],
+        json!({"Fn::GetAtt": ["ExporterDeadLetterQueue", "Arn"]})
+    );
+    // EventBridge may send to the dead-letter queue for this schedule only, and an alarm watches it
+    let policy = &t["Resources"]["ExporterDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]
+        ["Statement"][0];
+    assert_eq!(policy["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(
+        policy["Condition"]["ArnEquals"]["aws:SourceArn"],
+        json!({"Fn::GetAtt": ["ExporterFunctionExport", "Arn"]})
+    );
+    let alarm = &t["Resources"]["ExporterDeadLetterAlarm"]["Properties"];
+    assert_eq!(
+        alarm["Dimensions"][0]["Value"],
+        json!({"Fn::GetAtt": ["ExporterDeadLetterQueue", "QueueName"]})
+    );
+    assert_eq!(alarm["AlarmActions"], json!([{"Ref": "OpsAlarmTopic"}]));
+
+    let statements = f["Properties"]["Policies"][0]["Statement"]
+        .as_array()
+        .unwrap();
+    assert_eq!(statements.len(), 2, "nothing else: {statements:?}");
+    let actions = |s: &Value| -> Vec<String> {
+        let mut a: Vec<String> = s["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        a.sort();
+        a
+    };
+    let export_stmt = &statements[0];
+    assert_eq!(
+        actions(export_stmt),
+        [
+            "dynamodb:DescribeExport",
+            "dynamodb:ExportTableToPointInTime"
+        ]
+    );
+    assert_eq!(
+        export_stmt["Resource"],
+        json!([
+            {"Fn::GetAtt": ["LedgerTable", "Arn"]},
+            {"Fn::Sub": "${LedgerTable.Arn}/export/*"},
+            {"Fn::GetAtt": ["StatsTable", "Arn"]},
+            {"Fn::Sub": "${StatsTable.Arn}/export/*"},
+        ])
+    );
+    let write = &statements[1];
+    assert_eq!(
+        actions(write),
+        ["s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectAcl"]
+    );
+    assert_eq!(
+        write["Resource"],
+        json!([
+            {"Fn::Sub": "${ExportBucket.Arn}/ledger/*"},
+            {"Fn::Sub": "${ExportBucket.Arn}/stats/*"},
+        ])
+    );
+    // the prefixes the policy allows are the ones the code writes
+    let cut_off = "2026-12-03T00:00:00Z".parse().unwrap();
+    let requests = shared::finance::exports::export_requests(
+        "bucket",
+        &[
+            (shared::finance::exports::LEDGER_LABEL, "l".into()),
+            (shared::finance::exports::STATS_LABEL, "s".into()),
+        ],
+        cut_off,
+    );
+    assert!(requests[0].prefix.starts_with("ledger/"));
+    assert!(requests[1].prefix.starts_with("stats/"));
+    // both exported tables keep point-in-time recovery (an export needs it)
+    for table in ["LedgerTable", "StatsTable"] {
+        assert_eq!(
+            t["Resources"][table]["Properties"]["PointInTimeRecoverySpecification"]
+                ["PointInTimeRecoveryEnabled"],
+            true,
+            "{table}"
+        );
+    }
 }

@@ -1,7 +1,9 @@
-//! Finance: statements from DynamoDB exports of the ledger. Pure domain (`booked`, `statement`);
-//! reading an export and writing statements (`export`, `render`, `run`) need the `finance` feature.
+//! Finance: statements from DynamoDB exports of the ledger. Pure domain (`booked`, `statement`,
+//! `payout`, `exports`: which exports to start at a cut-off); reading an export from a folder or
+//! S3 and writing statements (`export`, `s3`, `render`, `run`) need the `finance` feature.
 
 pub mod booked;
+pub mod exports;
 pub mod payout;
 pub mod statement;
 
@@ -13,5 +15,7 @@ pub mod fixture;
 pub mod render;
 #[cfg(feature = "finance")]
 pub mod run;
+#[cfg(feature = "finance")]
+pub mod s3;
 #[cfg(feature = "finance")]
 pub mod spill;

@@ -40,6 +40,8 @@ pub struct Options {
 pub enum RunError {
     #[error(transparent)]
     Export(#[from] ExportError),
+    #[error(transparent)]
+    Fetch(#[from] super::s3::FetchError),
     #[error("affiliate {affiliate_id}: {error}")]
     Statement {
         affiliate_id: String,

@@ -2,12 +2,14 @@
 //! documented in `docs/dynamodb.md`; amounts are DynamoDB numbers with a `currency` beside them.
 //!
 //! `keys` names tables, keys and indexes; `items` maps domain values to items and back;
-//! `processor` and `scheduler` implement the two ports; `migration` rewrites legacy customers.
+//! `processor` and `scheduler` implement the two ports; `migration` rewrites legacy customers;
+//! `exports` starts the finance exports.
 //! This module holds what they share: the client, the batched read, the transaction, the
 //! sharded index query, and the request and capacity counters.
 
 mod admin;
 mod admin_directory;
+mod exports;
 pub mod items;
 pub mod keys;
 mod migration;
@@ -24,6 +26,7 @@ use aws_sdk_dynamodb::types::{
 };
 use rust_decimal::Decimal;
 
+pub use exports::DynamoExporter;
 pub use items::{item_size, ledger_item, Item};
 pub use keys::*;
 pub use migration::MigrationReport;
