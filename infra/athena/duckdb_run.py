@@ -2,9 +2,11 @@
 """Runs infra/athena/tables.sql and views.sql on DuckDB, over exports on the local disk, after a
 small, fixed translation of what Athena (Trino) and DuckDB spell differently:
 
-  1. CREATE EXTERNAL TABLE t (item map<string, struct<s:string, n:string>>) ... LOCATION '...'
-     becomes a view over read_json('<folder>/data/*.json.gz', newline-delimited) with the same
-     column type in DuckDB's spelling (MAP(VARCHAR, STRUCT("S" VARCHAR, "N" VARCHAR))): the
+  1. CREATE EXTERNAL TABLE t (item map<string, struct<s:string, n:string>>) PARTITIONED BY
+     (cut_off string) ... LOCATION '...' TBLPROPERTIES (projection of cut_off) becomes a view
+     over read_json('<folder>/data/*.json.gz', newline-delimited), the partition a constant
+     column (--cut-off: one export folder is one partition), with the same column type in
+     DuckDB's spelling (MAP(VARCHAR, STRUCT("S" VARCHAR, "N" VARCHAR))): the
      SerDe matches JSON keys case-insensitively and read_json does not, so struct fields take
      DynamoDB JSON's upper-case type keys; field access (.s) is case-insensitive in both.
   2. element_at(map, key) becomes map_extract_value(map, key): Trino's element_at on a map
@@ -15,7 +17,7 @@ Everything else (window functions, DECIMAL casts, UNNEST, date_trunc, LIKE ... E
 written. Anything in the SQL the translation does not know makes it fail rather than guess.
 
   .venv/bin/python infra/athena/duckdb_run.py --ledger <export folder> [--stats <export folder>] \
-      [--query SQL]...      # prints each query's rows as JSON (decimals as strings)
+      [--cut-off 2026-12-15T00-00-00Z] [--query SQL]...      # prints each query's rows as JSON (decimals as strings)
 """
 import argparse
 import json
@@ -81,19 +83,27 @@ def statements(sql):
     return [s.strip() for s in sql.split(";") if s.strip()]
 
 
-def translate_table(stmt, folders):
+PROJECTION = (r"TBLPROPERTIES \(\s*'projection\.enabled' = 'true',\s*'projection\.(\w+)\.type' = 'injected',\s*"
+              r"'storage\.location\.template' = '[^']*\$\{(\w+)\}/'\s*\)")
+
+
+def translate_table(stmt, folders, cut_off):
     m = re.fullmatch(
-        r"CREATE EXTERNAL TABLE IF NOT EXISTS (\w+) \(\s*(\w+) (.*?)\s*\)\s*ROW FORMAT SERDE "
+        r"CREATE EXTERNAL TABLE IF NOT EXISTS (\w+) \(\s*(\w+) (.*?)\s*\)\s*"
+        r"PARTITIONED BY \((\w+) string\)\s*ROW FORMAT SERDE "
         r"'org\.openx\.data\.jsonserde\.JsonSerDe'\s*WITH SERDEPROPERTIES \('case\.insensitive' = 'true'\)\s*"
-        r"LOCATION '[^']*'", stmt, re.S)
+        r"LOCATION '[^']*'\s*" + PROJECTION, stmt, re.S)
     if not m:
         raise SystemExit(f"duckdb_run: no translation for:\n{stmt}")
-    table, column, hive = m.groups()
+    table, column, hive, partition, projected, templated = m.groups()
+    if not partition == projected == templated:
+        raise SystemExit(f"duckdb_run: {table}: the partition, its projection and the location template disagree")
     folder = folders.get(table)
     if folder is None:
         return None
+    # One export folder is one partition: its cut-off is a constant column, as Athena projects it.
     data = (Path(folder) / "data" / "*.json.gz").as_posix()
-    return (f"CREATE VIEW {table} AS SELECT \"Item\" AS {column} FROM read_json('{data}', "
+    return (f"CREATE VIEW {table} AS SELECT \"Item\" AS {column}, '{cut_off}' AS {partition} FROM read_json('{data}', "
             f"format='newline_delimited', columns={{'Item': '{duck_type(hive)}'}})")
 
 
@@ -105,11 +115,11 @@ def translate_query(stmt):
     return out
 
 
-def connect(folders):
+def connect(folders, cut_off):
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     for stmt in statements((HERE / "tables.sql").read_text()):
-        view = translate_table(stmt, folders)
+        view = translate_table(stmt, folders, cut_off)
         if view:
             con.execute(view)
     for stmt in statements((HERE / "views.sql").read_text()):
@@ -133,12 +143,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ledger", required=True, help="the ledger export's AWSDynamoDB/<id> folder")
     ap.add_argument("--stats", help="the stats export's AWSDynamoDB/<id> folder")
+    ap.add_argument("--cut-off", default="2026-12-15T00-00-00Z",
+                    help="the exports' cut-off as their prefix names it: the partition's value")
     ap.add_argument("--query", action="append", default=[], help="SQL to run (Athena spelling)")
     args = ap.parse_args(argv)
     folders = {"ledger_export": args.ledger}
     if args.stats:
         folders["stats_export"] = args.stats
-    con = connect(folders)
+    con = connect(folders, args.cut_off)
     json.dump([rows(con, q) for q in args.query], sys.stdout, indent=1)
     print()
 

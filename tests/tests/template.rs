@@ -1033,3 +1033,136 @@ fn the_exporter_runs_on_a_schedule_and_may_export_only_the_ledger_and_stats_tabl
         );
     }
 }
+
+/// The statements of an Athena SQL file, comment lines dropped (as infra/athena/duckdb_run.py
+/// reads them), whitespace normalised.
+fn sql_statements(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(workspace_root().join(file)).unwrap();
+    let code: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect();
+    code.join("\n")
+        .split(';')
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// A deploy creates what the tested SQL defines: the Glue tables are infra/athena/tables.sql's
+/// (column, partition, projection, location, SerDe), and each view of infra/athena/views.sql is a
+/// named query of the finance workgroup, word for word.
+#[test]
+fn the_athena_tables_and_views_in_the_template_are_the_tested_sql() {
+    let t = template();
+    let tables = sql_statements("infra/athena/tables.sql");
+    assert_eq!(tables.len(), 2);
+    for (logical, name, prefix) in [
+        ("FinanceLedgerExportTable", "ledger_export", "ledger"),
+        ("FinanceStatsExportTable", "stats_export", "stats"),
+    ] {
+        let sql = tables
+            .iter()
+            .find(|s| s.contains(&format!("TABLE IF NOT EXISTS {name} ")))
+            .unwrap_or_else(|| panic!("tables.sql has no {name}"));
+        let input = &t["Resources"][logical]["Properties"]["TableInput"];
+        assert_eq!(input["Name"], name);
+        assert_eq!(
+            t["Resources"][logical]["Properties"]["DatabaseName"],
+            json!({"Ref": "FinanceDatabase"})
+        );
+        let column = &input["StorageDescriptor"]["Columns"][0];
+        assert_eq!(column["Name"], "item");
+        let hive_type = column["Type"].as_str().unwrap();
+        assert!(
+            sql.replace(' ', "").contains(&format!("(item{hive_type})")),
+            "{name}: column type {hive_type} vs {sql}"
+        );
+        assert_eq!(
+            input["PartitionKeys"],
+            json!([{"Name": "cut_off", "Type": "string"}])
+        );
+        assert!(sql.contains("PARTITIONED BY (cut_off string)"), "{sql}");
+        let serde = &input["StorageDescriptor"]["SerdeInfo"];
+        assert_eq!(
+            serde["SerializationLibrary"],
+            "org.openx.data.jsonserde.JsonSerDe"
+        );
+        assert!(sql.contains("SERDE 'org.openx.data.jsonserde.JsonSerDe'"));
+        assert_eq!(serde["Parameters"]["case.insensitive"], "true");
+        assert!(sql.contains("('case.insensitive' = 'true')"));
+        assert_eq!(
+            input["StorageDescriptor"]["Location"],
+            json!({"Fn::Sub": format!("s3://${{ExportBucket}}/{prefix}/")})
+        );
+        assert!(sql.contains(&format!("LOCATION 's3://${{ExportBucket}}/{prefix}/'")));
+        let params = &input["Parameters"];
+        assert_eq!(params["projection.enabled"], "true");
+        assert_eq!(params["projection.cut_off.type"], "injected");
+        assert!(sql.contains("'projection.cut_off.type' = 'injected'"));
+        // CloudFormation's ${!x} is a literal ${x}
+        assert_eq!(
+            params["storage.location.template"],
+            json!({"Fn::Sub": format!("s3://${{ExportBucket}}/{prefix}/${{!cut_off}}/")})
+        );
+        assert!(sql.contains(&format!(
+            "'storage.location.template' = 's3://${{ExportBucket}}/{prefix}/${{cut_off}}/'"
+        )));
+        // the prefix is the one the exporter writes
+        let requests = shared::finance::exports::export_requests(
+            "b",
+            &[(
+                if prefix == "ledger" {
+                    shared::finance::exports::LEDGER_LABEL
+                } else {
+                    shared::finance::exports::STATS_LABEL
+                },
+                "arn".into(),
+            )],
+            "2026-12-03T00:00:00Z".parse().unwrap(),
+        );
+        assert_eq!(requests[0].prefix, format!("{prefix}/2026-12-03T00-00-00Z"));
+    }
+
+    let views = sql_statements("infra/athena/views.sql");
+    let queries: Vec<&Value> = t["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::Athena::NamedQuery")
+        .collect();
+    assert_eq!(queries.len(), views.len(), "one named query per view");
+    let normalised = |q: &Value| {
+        let text = q["Properties"]["QueryString"].as_str().unwrap();
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    for view in views.iter() {
+        let name = view
+            .strip_prefix("CREATE OR REPLACE VIEW ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("views.sql: not a view: {view}"));
+        let query = queries
+            .iter()
+            .find(|q| normalised(q).starts_with(&format!("CREATE OR REPLACE VIEW {name} AS ")))
+            .unwrap_or_else(|| panic!("no named query creates {name}"));
+        let p = &query["Properties"];
+        assert_eq!(format!("{view};"), normalised(query), "{name}");
+        assert_eq!(
+            p["Name"],
+            json!({"Fn::Sub": format!("${{AWS::StackName}}: create view {name}")})
+        );
+        assert_eq!(p["WorkGroup"], json!({"Ref": "FinanceWorkGroup"}));
+        assert_eq!(p["Database"], json!({"Ref": "FinanceDatabase"}));
+    }
+    // results of finance's queries stay in the private bucket, encrypted, enforced
+    let wg = &t["Resources"]["FinanceWorkGroup"]["Properties"]["WorkGroupConfiguration"];
+    assert_eq!(wg["EnforceWorkGroupConfiguration"], true);
+    assert_eq!(
+        wg["ResultConfiguration"]["OutputLocation"],
+        json!({"Fn::Sub": "s3://${ExportBucket}/athena-results/"})
+    );
+    assert_eq!(
+        wg["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"],
+        "SSE_S3"
+    );
+}
