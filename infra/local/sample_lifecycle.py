@@ -7,6 +7,9 @@ Checks, and says so, that: every event is answered 202; a redelivery is answered
 nothing; a tampered signature gets 401 and an invalid body 400 and neither leaves a trace; every
 accepted event has exactly one recorded outcome; each affiliate's ledger sums to the amount worked
 out by hand (to the cent); the self-referral is in the review queue; nothing was dead-lettered.
+With the Lambda emulator it also ticks the scheduler, works the admin API, and runs finance's night:
+the exporter function's export into S3, the statements command on it, each closing balance equal
+to the admin API's payable.
 """
 import base64
 import hashlib
@@ -276,6 +279,81 @@ def admin_checks(api, description, check):
     return True
 
 
+def finance_checks(api, description, cut_off, check):
+    """Finance's path, as deployed: the exporter function (fired like its nightly schedule, at the
+    sample's simulated time) exports the ledger and stats tables into the export bucket through
+    moto; the statements command reads the ledger export from S3 and writes each affiliate's
+    statement under .local/statements/; every closing balance equals the admin API's payable."""
+    import csv
+    import subprocess
+    import dev_auth
+    import provision
+    import tick
+
+    if "ExporterFunction" not in description["functions"]:
+        return True
+    ok = True
+
+    def verdict(cond, text):
+        nonlocal ok
+        ok &= bool(cond)
+        check(cond, text)
+
+    report = tick.fire(description, cut_off, "exporter").get("exporter") or {}
+    started = {s["table"]: s for s in report.get("started", [])}
+    verdict(sorted(started) == ["ledger", "stats"] and not report.get("failed"),
+            f"exporter at {report.get('cut_off')}: " + ", ".join(
+                f"{t} -> {s['location']}" for t, s in sorted(started.items())) + (
+                f"; refused: {report.get('failed')}" if report.get("failed") else ""))
+    if "ledger" not in started:
+        return False
+    session = dict(endpoint_url=description["endpoint"], region_name=description["region"],
+                   aws_access_key_id="local", aws_secret_access_key="local")
+    ddb = boto3.client("dynamodb", **session)
+    for _ in range(600):
+        states = [ddb.describe_export(ExportArn=s["export_arn"])["ExportDescription"]["ExportStatus"]
+                  for s in started.values()]
+        if "IN_PROGRESS" not in states:
+            break
+        time.sleep(0.1)
+    verdict(states == ["COMPLETED", "COMPLETED"], f"both exports {states}")
+    location = started["ledger"]["location"]
+    prefix = location[:location.index("/AWSDynamoDB/")]
+    out = HERE.parents[1] / ".local" / "statements" / report["cut_off"].replace(":", "-")
+    if out.exists():
+        import shutil
+        shutil.rmtree(out)
+    env = {**__import__("os").environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+           "AWS_REGION": description["region"]}
+    cmd = [str(HERE.parents[1] / "target" / "debug" / "statements"), "--export", prefix, "--out", str(out),
+           "--endpoint-url", description["endpoint"], "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    verdict(done.returncode == 0, f"statements --export {prefix} -> exit {done.returncode} "
+            f"{(done.stdout.splitlines() or [''])[-1] if done.returncode == 0 else done.stderr.strip()}")
+    if done.returncode != 0:
+        return False
+    with open(out / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    print(f"sample: statements at {report['cut_off']} in {out.relative_to(HERE.parents[1])}/ (per affiliate .csv and .html):",
+          flush=True)
+    print(f"  {'affiliate':<10} {'opening':>12} {'approved':>12} {'adjustment':>12} {'reversal':>12} {'hold':>12} {'closing':>12}",
+          flush=True)
+    for r in rows:
+        cur = r["currency"]
+        cells = " ".join(f"{money(r[k], cur):>12}" for k in ("opening", "approved", "adjustment", "reversal", "hold", "closing"))
+        print(f"  {r['affiliate_id']:<10} {cells}", flush=True)
+    params = provision.LOCAL_PARAMETERS
+    token = dev_auth.mint(params["AdminJwtIssuer"], params["AdminJwtAudience"], "viewer", "sample-finance")
+    for r in rows:
+        status, page = admin_call(api, "GET", "/admin/affiliates/" + urllib.parse.quote(r["affiliate_id"], safe=""), token)
+        payable = next((Decimal(b["payable"]) for b in page.get("activity", {}).get("balances", [])
+                        if b["currency"] == r["currency"]), None) if status == 200 else None
+        verdict(payable == Decimal(r["closing"]),
+                f"{r['affiliate_id']}: statement closes at {money(r['closing'], r['currency'])}, "
+                f"the admin API says payable {money(payable, r['currency']) if payable is not None else status}")
+    return ok
+
+
 def run(api, description, triggers=()):
     now = datetime.now(timezone.utc)
     events = lifecycle(now)
@@ -341,6 +419,9 @@ def run(api, description, triggers=()):
                       else ["click_coupon_conflict", "self_referral"])
     check(kinds == expected_kinds, f"review queue: {kinds}")
     ok &= admin_checks(api, description, check)
+    if description.get("lambda_url"):
+        # the nightly export, at the sample's simulated time (after the tick 50 hours ahead)
+        ok &= finance_checks(api, description, now + timedelta(hours=50, minutes=1), check)
     dlq = description["resources"]["EventDeadLetterQueue"]["ref"]
     sqs = boto3.client("sqs", **session)
     depth = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]

@@ -253,8 +253,10 @@ fn commission_cost_against_referred_revenue_reads_the_stats_export() {
     let [rows] = <[_; 1]>::try_from(duckdb(
         &ledger_folder,
         Some(&stats_folder),
-        &["SELECT * FROM commission_cost_vs_revenue WHERE cut_off = '2026-12-15T00-00-00Z' \
-           ORDER BY affiliate_id, month, currency"],
+        &[
+            "SELECT * FROM commission_cost_vs_revenue WHERE cut_off = '2026-12-15T00-00-00Z' \
+           ORDER BY affiliate_id, month, currency",
+        ],
     ))
     .unwrap();
     let got: Vec<(String, String, String, Decimal, Decimal)> = rows

@@ -399,3 +399,56 @@ async fn exported_statements_reconcile_with_the_ledger_and_open_at_what_was_left
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A prefix that holds no export, or two, is refused naming what it found; nothing is written and
+/// nothing fetched is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_with_no_export_or_two_is_refused_and_nothing_is_written() {
+    use shared::finance::run::RunError;
+    use shared::finance::s3::FetchError;
+    let stack = LocalStack::fresh().await;
+    let first = cut_off_now().await;
+    stack.export_at(first).await;
+    let second = cut_off_now().await;
+    stack.export_at(second).await;
+    let bucket = stack.resource("ExportBucket").reference.clone();
+    let dir = scratch("refused");
+    let opts = |name: &str| Options {
+        export: PathBuf::new(),
+        out: dir.join(name),
+        from: None,
+        to: None,
+        progress: false,
+    };
+    // `ledger/` holds both cut-offs' exports: which one is meant is not guessed
+    let url = parse_s3_url(&format!("s3://{bucket}/ledger/")).unwrap();
+    match run_from_s3(&stack.s3(), &url, &opts("two")).await {
+        Err(RunError::Fetch(FetchError::SeveralExports { count, listing, .. })) => {
+            assert_eq!(count, 2);
+            for cut in [first, second] {
+                let stamp = cut.format("%Y-%m-%dT%H-%M-%SZ").to_string();
+                assert!(
+                    listing.contains(&format!("s3://{bucket}/ledger/{stamp}/AWSDynamoDB/")),
+                    "{listing}"
+                );
+            }
+        }
+        other => panic!("expected two exports refused, got {other:?}"),
+    }
+    let url = parse_s3_url(&format!("s3://{bucket}/ledger/1999-01-01T00-00-00Z")).unwrap();
+    let e = run_from_s3(&stack.s3(), &url, &opts("none"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, RunError::Fetch(FetchError::NoExport { .. })),
+        "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("no export under s3://{bucket}/ledger/1999-01-01T00-00-00Z (no manifest-summary.json there)")
+    );
+    // nothing written, nothing fetched left
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
