@@ -525,14 +525,19 @@ mod processor_support {
                 ],
             };
             let exporter = shared::adapters::dynamo::DynamoExporter::new(self.dynamodb());
+            // EventBridge's scheduled event as the deployed schedule sends it, at the cut-off
+            let mut event: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(
+                    workspace_root().join("tests/fixtures/eventbridge/scheduled-event.json"),
+                )
+                .expect("the scheduled-event fixture"),
+            )
+            .expect("fixture JSON");
+            event["time"] = cut_off
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                .into();
             let event: aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value> =
-                serde_json::from_value(serde_json::json!({
-                    "version": "0", "id": format!("export-{}", cut_off.timestamp()),
-                    "detail-type": "Scheduled Event", "source": "aws.events",
-                    "account": "123456789012", "time": cut_off.to_rfc3339(),
-                    "region": self.description.region, "resources": [], "detail": {},
-                }))
-                .expect("scheduled event");
+                serde_json::from_value(event).expect("EventBridge scheduled event shape");
             let mut run = shared::exporter_lambda::handle_export(&exporter, &targets, event)
                 .await
                 .expect("both exports start");

@@ -452,3 +452,86 @@ async fn a_prefix_with_no_export_or_two_is_refused_and_nothing_is_written() {
     assert!(left.is_empty(), "{left:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A table DynamoDB refuses to export (point-in-time recovery off) fails the invocation, so the
+/// schedule retries it and then dead-letters it, while the other table's export still starts; a
+/// retry at the same cut-off finds that export instead of starting another. An event without a
+/// time has no cut-off and is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_export_fails_the_invocation_and_a_retry_starts_nothing_twice() {
+    use shared::exporter_lambda::{handle_export, ExportLambdaError, ExportTargets};
+    let stack = LocalStack::fresh().await;
+    let env = &stack.function("ExporterFunction").environment;
+    let targets = ExportTargets {
+        bucket: env["EXPORT_BUCKET"].clone(),
+        tables: vec![
+            ("ledger", env["LEDGER_TABLE_ARN"].clone()),
+            ("stats", env["STATS_TABLE_ARN"].clone()),
+        ],
+    };
+    let stats_table = env["STATS_TABLE_ARN"]
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    stack
+        .dynamodb()
+        .update_continuous_backups()
+        .table_name(&stats_table)
+        .point_in_time_recovery_specification(
+            aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(false)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let exporter = shared::adapters::dynamo::DynamoExporter::new(stack.dynamodb());
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            system_tests::workspace_root().join("tests/fixtures/eventbridge/scheduled-event.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let cut_off = cut_off_now().await;
+    let mut event = fixture.clone();
+    event["time"] = stamp(cut_off).into();
+    let event = || serde_json::from_value(event.clone()).unwrap();
+    for attempt in 0..2 {
+        match handle_export(&exporter, &targets, event()).await {
+            Err(ExportLambdaError::Refused {
+                cut_off: at,
+                failed,
+            }) => {
+                assert_eq!(at, stamp(cut_off));
+                assert!(
+                    failed.starts_with("stats: PointInTimeRecoveryUnavailable"),
+                    "{failed}"
+                );
+            }
+            other => panic!("attempt {attempt}: expected a refusal, got {other:?}"),
+        }
+    }
+    // both attempts asked for the ledger's export with the same token: one export, not two
+    let exports = stack
+        .dynamodb()
+        .list_exports()
+        .table_arn(&targets.tables[0].1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exports.export_summaries().len(), 1, "{exports:?}");
+    // no time, no cut-off
+    let mut timeless = fixture;
+    timeless.as_object_mut().unwrap().remove("time");
+    let e = handle_export(
+        &exporter,
+        &targets,
+        serde_json::from_value(timeless).unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, ExportLambdaError::NoTime), "{e}");
+}
