@@ -222,17 +222,25 @@ fn write_statements(
         let path = work.join(format!("{b:05}.tsv"));
         let file = File::open(&path).map_err(io(&path))?;
         let mut by_affiliate: HashMap<String, Vec<BookedEntry>> = HashMap::new();
-        for line in BufReader::with_capacity(256 * 1024, file).lines() {
-            let line = line.map_err(io(&path))?;
+        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        let mut line = String::with_capacity(512);
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).map_err(io(&path))? == 0 {
+                break;
+            }
             // Checked in pass 1; a failure here is the local disk's, and still an error.
-            let entry = spill::decode(&line).map_err(|e| RunError::Io {
+            let entry = spill::decode(line.trim_end_matches('\n')).map_err(|e| RunError::Io {
                 path: path.clone(),
                 source: std::io::Error::other(format!("re-reading a checked item: {e}")),
             })?;
-            by_affiliate
-                .entry(entry.affiliate_id.clone())
-                .or_default()
-                .push(entry);
+            // The key is copied once per affiliate, not once per entry.
+            match by_affiliate.get_mut(&entry.affiliate_id) {
+                Some(entries) => entries.push(entry),
+                None => {
+                    by_affiliate.insert(entry.affiliate_id.clone(), vec![entry]);
+                }
+            }
         }
         fs::remove_file(&path).map_err(io(&path))?;
         let mut affiliates: Vec<_> = by_affiliate.into_iter().collect();

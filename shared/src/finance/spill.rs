@@ -107,9 +107,17 @@ fn instant(field: &str) -> Result<DateTime<Utc>, String> {
 
 /// Reads back a line `encode` wrote (without its newline).
 pub fn decode(line: &str) -> Result<BookedEntry, String> {
-    let f: Vec<&str> = line.split('\t').collect();
-    if f.len() != 15 {
-        return Err(format!("{} fields, not 15", f.len()));
+    // Fifteen fields, split without allocating (this runs once per entry).
+    let mut f = [""; 15];
+    let mut count = 0;
+    for field in line.split('\t') {
+        if count < f.len() {
+            f[count] = field;
+        }
+        count += 1;
+    }
+    if count != f.len() {
+        return Err(format!("{count} fields, not 15"));
     }
     let kind = match f[4].parse::<usize>().map_err(|_| "bad kind")? {
         0 => BookedKind::Payout,
