@@ -113,6 +113,29 @@ fn file_stem(affiliate_id: &str) -> Result<&str, RunError> {
     }
 }
 
+/// A working folder next to `out` (same filesystem, so the final rename is atomic):
+/// `.<out name>.<what>-<pid>`. Refuses an `out` that exists (statements are never overwritten) and
+/// creates `out`'s parent.
+pub(super) fn beside_out(out: &Path, what: &str) -> Result<PathBuf, RunError> {
+    if out.exists() {
+        return Err(RunError::Usage(format!(
+            "{} already exists: statements are never overwritten; choose another --out",
+            out.display()
+        )));
+    }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(io(parent))?;
+    Ok(parent.join(format!(
+        ".{}.{what}-{}",
+        out.file_name()
+            .map_or("statements".into(), |n| n.to_string_lossy()),
+        std::process::id()
+    )))
+}
+
 pub fn run(opts: &Options) -> Result<Report, RunError> {
     let export = Export::open(&opts.export)?;
     let to = opts.to.unwrap_or(export.export_time);
@@ -136,25 +159,7 @@ pub fn run(opts: &Options) -> Result<Report, RunError> {
         from: opts.from,
         to,
     };
-    if opts.out.exists() {
-        return Err(RunError::Usage(format!(
-            "{} already exists: statements are never overwritten; choose another --out",
-            opts.out.display()
-        )));
-    }
-    let parent = opts
-        .out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(io(parent))?;
-    let staging = parent.join(format!(
-        ".{}.partial-{}",
-        opts.out
-            .file_name()
-            .map_or("statements".into(), |n| n.to_string_lossy()),
-        std::process::id()
-    ));
+    let staging = beside_out(&opts.out, "partial")?;
     let result = write_statements(&export, period, &staging, opts.progress);
     match result {
         Ok(mut report) => {

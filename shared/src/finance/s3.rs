@@ -12,7 +12,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use super::export::{FILES_FILE, SUMMARY_FILE};
-use super::run::{run, Options, Report, RunError};
+use super::run::{beside_out, run, Options, Report, RunError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -253,24 +253,7 @@ pub async fn run_from_s3(
     url: &S3Url,
     opts: &Options,
 ) -> Result<(Fetched, Report), RunError> {
-    if opts.out.exists() {
-        return Err(RunError::Usage(format!(
-            "{} already exists: statements are never overwritten; choose another --out",
-            opts.out.display()
-        )));
-    }
-    let parent = opts
-        .out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let fetched_dir = parent.join(format!(
-        ".{}.export-{}",
-        opts.out
-            .file_name()
-            .map_or("statements".into(), |n| n.to_string_lossy()),
-        std::process::id()
-    ));
+    let fetched_dir = beside_out(&opts.out, "export")?;
     let result = async {
         let fetched = fetch_export(client, url, &fetched_dir, opts.progress).await?;
         let local = Options {
