@@ -11,7 +11,7 @@ use std::fs::{self, File};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use super::export::{FILES_FILE, SUMMARY_FILE};
+use super::export::{Export, ExportError, FILES_FILE, SUMMARY_FILE};
 use super::run::{beside_out, run, Options, Report, RunError};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +33,8 @@ pub enum FetchError {
         key: String,
         message: String,
     },
-    #[error("s3://{bucket}/{key}: {message}")]
-    Manifest {
-        bucket: String,
-        key: String,
-        message: String,
-    },
+    #[error(transparent)]
+    Export(#[from] ExportError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -190,35 +186,14 @@ pub async fn fetch_export(
         )
         .await?;
     }
-    // The data files the manifest lists, by the name after `data/` (as `Export::open` reads them).
-    let listing_path = into.join(FILES_FILE);
-    let listing = fs::read_to_string(&listing_path).map_err(io(&listing_path))?;
-    let mut names = Vec::new();
-    for (n, line) in listing.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let manifest = |message: String| FetchError::Manifest {
-            bucket: url.bucket.clone(),
-            key: format!("{folder}{FILES_FILE}"),
-            message: format!("line {}: {message}", n + 1),
-        };
-        let entry: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| manifest(format!("not JSON: {e}")))?;
-        let key = entry["dataFileS3Key"]
-            .as_str()
-            .ok_or_else(|| manifest("dataFileS3Key is missing".into()))?;
-        match key.rsplit_once("/data/") {
-            Some((_, name)) if !name.is_empty() && !name.contains('/') => {
-                names.push(name.to_owned())
-            }
-            _ => {
-                return Err(manifest(format!(
-                    "dataFileS3Key {key:?} is not under data/"
-                )))
-            }
-        }
-    }
+    // The manifests are read and checked as they will be read locally; they name the data files.
+    let export = Export::open(into)?;
+    let names: Vec<String> = export
+        .files
+        .iter()
+        .filter_map(|f| f.path.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
     for (i, name) in names.iter().enumerate() {
         if progress {
             eprint!(
