@@ -1,6 +1,7 @@
 //! template.yaml is code: what matters in it is asserted here (routes, build method, queue and
-//! dead-letter queue, alarm, least-privilege policies, no secrets, the architecture parameter).
-//! cfn-lint and `sam validate --lint` run in the test command as well.
+//! dead-letter queue, alarms, each function's own least-privilege role and log group, the queue
+//! policy, no secrets, the architecture parameter). cfn-lint, `sam validate --lint` and the
+//! security lint (infra/scan-template) run in the test command as well.
 
 use serde_json::{json, Value};
 use shared::events::EventType;
@@ -47,6 +48,49 @@ fn resources_of<'a>(t: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
         .unwrap()
         .iter()
         .filter(|(_, r)| r["Type"] == kind)
+        .collect()
+}
+
+/// The role a function runs as: its own (`<Name>Role` for `<Name>Function`), never SAM's.
+fn role_of<'a>(t: &'a Value, name: &str, f: &Value) -> &'a Value {
+    let base = name
+        .strip_suffix("Function")
+        .expect("functions are named *Function");
+    assert_eq!(
+        f["Properties"]["Role"],
+        json!({"Fn::GetAtt": [format!("{base}Role"), "Arn"]}),
+        "{name} runs as its own role"
+    );
+    let role = &t["Resources"][format!("{base}Role")];
+    assert_eq!(role["Type"], "AWS::IAM::Role", "{name}");
+    role
+}
+
+/// Every statement of a function's role (its one inline policy).
+fn role_statements(t: &Value, name: &str, f: &Value) -> Vec<Value> {
+    let policies = role_of(t, name, f)["Properties"]["Policies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}'s role has no inline policy"));
+    assert_eq!(policies.len(), 1, "{name}: one inline policy");
+    policies[0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Statements every function's role has by its kind (its own log group; the processor's own
+/// queue; the on-failure destination of an asynchronous function), asserted by their own tests.
+const PLUMBING_SIDS: [&str; 3] = [
+    "WriteOwnLogs",
+    "ConsumeEventQueue",
+    "DeadLetterFailedInvocations",
+];
+
+/// What a function's role grants for the function's own job: its statements without the plumbing.
+fn job_statements(t: &Value, name: &str, f: &Value) -> Vec<Value> {
+    role_statements(t, name, f)
+        .into_iter()
+        .filter(|s| !PLUMBING_SIDS.contains(&s["Sid"].as_str().unwrap_or("")))
         .collect()
 }
 
@@ -145,14 +189,18 @@ fn webhook_functions_get_exactly_the_environment_the_code_reads() {
 fn policies_are_least_privilege() {
     let t = template();
     for (name, f) in resources_of(&t, "AWS::Serverless::Function") {
-        for policy in f["Properties"]["Policies"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{name} has no Policies"))
+        assert!(
+            f["Properties"]["Policies"].is_null(),
+            "{name}: SAM's generated role and policies are not used"
+        );
+        let role = role_of(&t, name, f);
+        assert!(
+            role["Properties"]["ManagedPolicyArns"].is_null(),
+            "{name}: no managed policy"
+        );
         {
-            let statements = policy["Statement"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{name}: only inline statements: {policy}"));
-            for s in statements {
+            let statements = role_statements(&t, name, f);
+            for s in &statements {
                 assert_eq!(s["Effect"], "Allow", "{name}");
                 let actions: Vec<&str> = match &s["Action"] {
                     Value::String(a) => vec![a.as_str()],
@@ -169,18 +217,12 @@ fn policies_are_least_privilege() {
     }
     for event_type in EventType::ALL {
         let (name, f) = webhook_function(&t, event_type);
-        let statements = &f["Properties"]["Policies"][0]["Statement"];
         assert_eq!(
-            statements,
-            &json!([
-                {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["EventQueue", "Arn"]}},
-                {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": "IngestSecrets"}}
+            json!(job_statements(&t, name, f)),
+            json!([
+                {"Sid": "QueueEvents", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["EventQueue", "Arn"]}},
+                {"Sid": "ReadIngestSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": "IngestSecrets"}}
             ]),
-            "{name}"
-        );
-        assert_eq!(
-            f["Properties"]["Policies"].as_array().unwrap().len(),
-            1,
             "{name}"
         );
     }
@@ -344,10 +386,7 @@ fn the_processor_gets_exactly_the_environment_the_code_reads() {
 #[test]
 fn the_processor_policy_is_append_only() {
     let t = template();
-    let statements = processor(&t)["Properties"]["Policies"][0]["Statement"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let statements = job_statements(&t, "ProcessorFunction", processor(&t));
     let mut grants: Vec<(String, String)> = Vec::new();
     for s in &statements {
         let actions: Vec<String> = match &s["Action"] {
@@ -406,7 +445,7 @@ fn the_processor_policy_is_append_only() {
     assert_eq!(on("EventDeadLetterQueue"), vec!["sqs:SendMessage"]);
     assert!(
         on("EventQueue").is_empty(),
-        "the SQS trigger's own permissions come from SAM"
+        "consuming its queue is plumbing, asserted with the trigger"
     );
 }
 
@@ -496,9 +535,7 @@ fn the_scheduler_runs_on_a_schedule_with_retries_a_dead_letter_queue_and_query_o
         processor(&t)["Properties"]["Environment"]["Variables"]["PARKED_REVIEW_AFTER_HOURS"],
         env["PARKED_REVIEW_AFTER_HOURS"]
     );
-    let statements = f["Properties"]["Policies"][0]["Statement"]
-        .as_array()
-        .unwrap();
+    let statements = job_statements(&t, "SchedulerFunction", f);
     let actions: Vec<&str> = statements
         .iter()
         .map(|s| s["Action"].as_str().unwrap())
@@ -705,12 +742,9 @@ fn the_admin_function_gets_exactly_the_environment_the_code_reads() {
 }
 
 /// Every (action, resource) a function's inline policy grants; index ARNs as `Table/index/Name`.
-fn grants(f: &Value) -> Vec<(String, String)> {
+fn grants(t: &Value, name: &str, f: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for s in f["Properties"]["Policies"][0]["Statement"]
-        .as_array()
-        .unwrap()
-    {
+    for s in &job_statements(t, name, f) {
         let actions: Vec<String> = match &s["Action"] {
             Value::String(a) => vec![a.clone()],
             Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
@@ -746,7 +780,7 @@ fn grants(f: &Value) -> Vec<(String, String)> {
 #[test]
 fn the_admin_policy_reads_what_it_shows_and_writes_only_a_resolution() {
     let t = template();
-    let g = grants(admin(&t));
+    let g = grants(&t, "AdminFunction", admin(&t));
     let on = |table: &str| -> Vec<&str> {
         let mut v: Vec<&str> = g
             .iter()
@@ -818,16 +852,13 @@ fn the_admin_policy_reads_what_it_shows_and_writes_only_a_resolution() {
 fn nothing_may_delete_and_the_ledger_is_only_ever_put_to() {
     let t = template();
     for (name, f) in resources_of(&t, "AWS::Serverless::Function") {
-        let Some(policies) = f["Properties"]["Policies"].as_array() else {
-            continue;
-        };
-        let text = serde_json::to_string(policies).unwrap();
+        let text = serde_json::to_string(&role_statements(&t, name, f)).unwrap();
         assert!(
             !text.contains("DeleteItem") && !text.contains("BatchWriteItem"),
             "{name}"
         );
-        if f["Properties"]["Policies"][0]["Statement"].is_array() {
-            for (action, resource) in grants(f) {
+        {
+            for (action, resource) in grants(&t, name, f) {
                 if resource == "LedgerTable" {
                     assert!(
                         [
@@ -863,55 +894,86 @@ fn the_review_table_keeps_open_and_resolved_queues_as_sparse_indexes() {
     assert_eq!(gsis[1]["KeySchema"][1]["AttributeName"], "resolved_sort");
 }
 
+/// The export bucket and the bucket of its access logs: private, encrypted, versioned, TLS only,
+/// retained, and expiring; who read which export is in the access logs.
 #[test]
 fn the_export_bucket_is_private_encrypted_versioned_tls_only_and_expires() {
     let t = template();
     let buckets = resources_of(&t, "AWS::S3::Bucket");
-    assert_eq!(buckets.len(), 1);
-    let (name, bucket) = buckets[0];
-    assert_eq!(name, "ExportBucket");
-    assert_eq!(bucket["DeletionPolicy"], "Retain");
-    let p = &bucket["Properties"];
-    assert_eq!(
-        p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
-            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
-        "AES256"
-    );
-    assert_eq!(p["VersioningConfiguration"]["Status"], "Enabled");
-    for block in [
-        "BlockPublicAcls",
-        "BlockPublicPolicy",
-        "IgnorePublicAcls",
-        "RestrictPublicBuckets",
-    ] {
-        assert_eq!(p["PublicAccessBlockConfiguration"][block], true, "{block}");
+    let mut names: Vec<&str> = buckets.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["ExportAccessLogBucket", "ExportBucket"]);
+    for (name, bucket) in &buckets {
+        assert_eq!(bucket["DeletionPolicy"], "Retain", "{name}");
+        let p = &bucket["Properties"];
+        assert_eq!(
+            p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+                ["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
+            "AES256",
+            "{name}"
+        );
+        assert_eq!(p["VersioningConfiguration"]["Status"], "Enabled", "{name}");
+        for block in [
+            "BlockPublicAcls",
+            "BlockPublicPolicy",
+            "IgnorePublicAcls",
+            "RestrictPublicBuckets",
+        ] {
+            assert_eq!(
+                p["PublicAccessBlockConfiguration"][block], true,
+                "{name}: {block}"
+            );
+        }
+        assert_eq!(
+            p["OwnershipControls"]["Rules"][0]["ObjectOwnership"], "BucketOwnerEnforced",
+            "{name}"
+        );
+        let rule = &p["LifecycleConfiguration"]["Rules"][0];
+        assert_eq!(rule["Status"], "Enabled", "{name}");
+        let retention = if name.as_str() == "ExportBucket" {
+            "ExportRetentionDays"
+        } else {
+            "LogRetentionDays"
+        };
+        assert_eq!(
+            rule["ExpirationInDays"],
+            json!({ "Ref": retention }),
+            "{name}"
+        );
+        assert_eq!(rule["NoncurrentVersionExpiration"]["NoncurrentDays"], 30);
+
+        // TLS only: every request without it is denied, on the bucket and its objects
+        let policy = resources_of(&t, "AWS::S3::BucketPolicy")
+            .into_iter()
+            .find(|(_, p)| p["Properties"]["Bucket"] == json!({ "Ref": name }))
+            .unwrap_or_else(|| panic!("{name} has a bucket policy"))
+            .1;
+        let tls = policy["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "TlsOnly")
+            .unwrap_or_else(|| panic!("{name}: TlsOnly"));
+        assert_eq!(tls["Effect"], "Deny");
+        assert_eq!(tls["Principal"], "*");
+        assert_eq!(tls["Action"], "s3:*");
+        assert_eq!(tls["Condition"]["Bool"]["aws:SecureTransport"], "false");
+        assert_eq!(tls["Resource"].as_array().unwrap().len(), 2);
     }
-    assert_eq!(
-        p["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
-        "BucketOwnerEnforced"
-    );
-    let rule = &p["LifecycleConfiguration"]["Rules"][0];
-    assert_eq!(rule["Status"], "Enabled");
-    assert_eq!(
-        rule["ExpirationInDays"],
-        json!({"Ref": "ExportRetentionDays"})
-    );
-    assert_eq!(rule["NoncurrentVersionExpiration"]["NoncurrentDays"], 30);
     assert_eq!(t["Parameters"]["ExportRetentionDays"]["MinValue"], 30);
-    // TLS only: every request without it is denied, on the bucket and its objects
-    let policies = resources_of(&t, "AWS::S3::BucketPolicy");
-    assert_eq!(policies.len(), 1);
-    let policy = &policies[0].1["Properties"];
-    assert_eq!(policy["Bucket"], json!({"Ref": "ExportBucket"}));
-    let statement = &policy["PolicyDocument"]["Statement"][0];
-    assert_eq!(statement["Effect"], "Deny");
-    assert_eq!(statement["Principal"], "*");
-    assert_eq!(statement["Action"], "s3:*");
+    let logging = &t["Resources"]["ExportBucket"]["Properties"]["LoggingConfiguration"];
     assert_eq!(
-        statement["Condition"]["Bool"]["aws:SecureTransport"],
-        "false"
+        logging["DestinationBucketName"],
+        json!({"Ref": "ExportAccessLogBucket"})
     );
-    assert_eq!(statement["Resource"].as_array().unwrap().len(), 2);
+    // only S3's log delivery for the export bucket may write the access logs
+    let delivery = &t["Resources"]["ExportAccessLogBucketPolicy"]["Properties"]["PolicyDocument"]
+        ["Statement"][0];
+    assert_eq!(delivery["Principal"]["Service"], "logging.s3.amazonaws.com");
+    assert_eq!(
+        delivery["Condition"]["ArnLike"]["aws:SourceArn"],
+        json!({"Fn::GetAtt": ["ExportBucket", "Arn"]})
+    );
 }
 
 /// The finance export: a schedule (a parameter, daily by default) with retries and its own
@@ -968,9 +1030,7 @@ fn the_exporter_runs_on_a_schedule_and_may_export_only_the_ledger_and_stats_tabl
     );
     assert_eq!(alarm["AlarmActions"], json!([{"Ref": "OpsAlarmTopic"}]));
 
-    let statements = f["Properties"]["Policies"][0]["Statement"]
-        .as_array()
-        .unwrap();
+    let statements = job_statements(&t, "ExporterFunction", f);
     assert_eq!(statements.len(), 2, "nothing else: {statements:?}");
     let actions = |s: &Value| -> Vec<String> {
         let mut a: Vec<String> = s["Action"]
@@ -1165,4 +1225,369 @@ fn the_athena_tables_and_views_in_the_template_are_the_tested_sql() {
         wg["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"],
         "SSE_S3"
     );
+}
+
+// ------------------------------------------------------------------ hardening (issue 12)
+
+fn actions_of(s: &Value) -> Vec<String> {
+    match &s["Action"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
+        other => panic!("{other}"),
+    }
+}
+
+fn resources_in(s: &Value) -> Vec<Value> {
+    match &s["Resource"] {
+        Value::Array(r) => r.clone(),
+        r => vec![r.clone()],
+    }
+}
+
+/// Each function runs as its own role that only Lambda (in this account) may assume, writes
+/// only its own log group (kept `LogRetentionDays`, encrypted with the ops key), and has a
+/// reserved concurrency; no IAM role in the template grants a wildcard action or resource.
+#[test]
+fn every_function_has_its_own_role_log_group_with_retention_and_reserved_concurrency() {
+    let t = template();
+    let functions = resources_of(&t, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 10);
+    for (name, f) in &functions {
+        let base = name.strip_suffix("Function").unwrap();
+        let role = role_of(&t, name, f);
+        assert_eq!(
+            role["Properties"]["AssumeRolePolicyDocument"]["Statement"],
+            json!([{
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+            }]),
+            "{name}"
+        );
+        let log_group = format!("{base}LogGroup");
+        assert_eq!(
+            f["Properties"]["LoggingConfig"]["LogGroup"],
+            json!({"Ref": log_group}),
+            "{name} logs to its own group"
+        );
+        let group = &t["Resources"][&log_group];
+        assert_eq!(group["Type"], "AWS::Logs::LogGroup", "{name}");
+        assert_eq!(
+            group["Properties"]["RetentionInDays"],
+            json!({"Ref": "LogRetentionDays"}),
+            "{name}"
+        );
+        assert_eq!(
+            group["Properties"]["KmsKeyId"],
+            json!({"Fn::GetAtt": ["OpsKey", "Arn"]}),
+            "{name}"
+        );
+        let statements = role_statements(&t, name, f);
+        assert_eq!(
+            statements[0],
+            json!({
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": {"Fn::GetAtt": [log_group, "Arn"]}
+            }),
+            "{name}"
+        );
+        let logs: Vec<&Value> = statements
+            .iter()
+            .filter(|s| actions_of(s).iter().any(|a| a.starts_with("logs:")))
+            .collect();
+        assert_eq!(logs.len(), 1, "{name}: no other log group");
+        assert!(
+            !f["Properties"]["ReservedConcurrentExecutions"].is_null(),
+            "{name} has a reserved concurrency"
+        );
+    }
+    let webhook_concurrency = &t["Parameters"]["WebhookReservedConcurrency"];
+    assert!(webhook_concurrency["Default"].as_u64().unwrap() >= 1);
+    assert_eq!(t["Parameters"]["LogRetentionDays"]["Default"], 365);
+
+    for (name, role) in resources_of(&t, "AWS::IAM::Role") {
+        for policy in role["Properties"]["Policies"].as_array().unwrap() {
+            for s in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+                assert_eq!(s["Effect"], "Allow", "{name}");
+                for a in actions_of(s) {
+                    assert!(!a.contains('*'), "{name}: wildcard action {a}");
+                }
+                for r in resources_in(s) {
+                    assert_ne!(r, json!("*"), "{name}: wildcard resource");
+                    assert!(r.is_object(), "{name}: a resource of this stack: {r}");
+                }
+            }
+        }
+    }
+}
+
+/// CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key: the topic uses a
+/// customer-managed key (rotated) whose policy lets CloudWatch use it.
+#[test]
+fn alarms_can_publish_to_the_encrypted_alarm_topic() {
+    let t = template();
+    let topic = &t["Resources"]["OpsAlarmTopic"]["Properties"];
+    assert_eq!(topic["KmsMasterKeyId"], json!({"Ref": "OpsKey"}));
+    let key = &t["Resources"]["OpsKey"];
+    assert_eq!(key["Type"], "AWS::KMS::Key");
+    assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+    let statements = key["Properties"]["KeyPolicy"]["Statement"]
+        .as_array()
+        .unwrap();
+    let cloudwatch = statements
+        .iter()
+        .find(|s| s["Principal"]["Service"] == "cloudwatch.amazonaws.com")
+        .expect("CloudWatch may use the key");
+    assert_eq!(cloudwatch["Effect"], "Allow");
+    let mut actions = actions_of(cloudwatch);
+    actions.sort();
+    assert_eq!(actions, ["kms:Decrypt", "kms:GenerateDataKey*"]);
+    // every alarm notifies through that topic
+    let alarms = resources_of(&t, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 8);
+    for (name, alarm) in alarms {
+        assert_eq!(
+            alarm["Properties"]["AlarmActions"],
+            json!([{"Ref": "OpsAlarmTopic"}]),
+            "{name}"
+        );
+    }
+}
+
+/// A tick or export that fails in the function (not only one EventBridge could not deliver) is
+/// retried by Lambda and then sent with its error to the dead-letter queue, which is alarmed; the
+/// function's role may send there and nowhere else.
+#[test]
+fn a_failing_scheduler_or_exporter_invocation_is_dead_lettered_and_alarmed() {
+    let t = template();
+    for (function, queue) in [
+        ("SchedulerFunction", "SchedulerDeadLetterQueue"),
+        ("ExporterFunction", "ExporterDeadLetterQueue"),
+    ] {
+        let f = &t["Resources"][function];
+        let config = &f["Properties"]["EventInvokeConfig"];
+        assert_eq!(
+            config["DestinationConfig"]["OnFailure"],
+            json!({"Type": "SQS", "Destination": {"Fn::GetAtt": [queue, "Arn"]}}),
+            "{function}"
+        );
+        assert!(config["MaximumRetryAttempts"].as_u64().unwrap() >= 1);
+        let sends: Vec<Value> = role_statements(&t, function, f)
+            .into_iter()
+            .filter(|s| actions_of(s).contains(&"sqs:SendMessage".to_owned()))
+            .collect();
+        assert_eq!(
+            sends,
+            vec![json!({
+                "Sid": "DeadLetterFailedInvocations",
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": {"Fn::GetAtt": [queue, "Arn"]}
+            })],
+            "{function}"
+        );
+        assert!(alarm_on_queue(&t, queue).is_some(), "{queue} has an alarm");
+    }
+}
+
+fn alarm_on_queue<'a>(t: &'a Value, queue: &str) -> Option<&'a Value> {
+    resources_of(t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|(_, a)| a)
+        .find(|a| {
+            a["Properties"]["Namespace"] == "AWS/SQS"
+                && a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+                && a["Properties"]["Dimensions"][0]["Value"]
+                    == json!({"Fn::GetAtt": [queue, "QueueName"]})
+        })
+}
+
+/// Every dead-letter queue is alarmed, and so are the processor's and the scheduler's errors
+/// and both APIs' 5xx.
+#[test]
+fn every_dead_letter_queue_and_the_processor_and_scheduler_errors_are_alarmed() {
+    let t = template();
+    let queues: Vec<&String> = resources_of(&t, "AWS::SQS::Queue")
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.contains("DeadLetter"))
+        .collect();
+    assert_eq!(queues.len(), 3);
+    for q in queues {
+        assert!(alarm_on_queue(&t, q).is_some(), "{q} has no alarm");
+    }
+    for function in ["ProcessorFunction", "SchedulerFunction"] {
+        assert!(
+            resources_of(&t, "AWS::CloudWatch::Alarm")
+                .iter()
+                .any(|(_, a)| a["Properties"]["Namespace"] == "AWS/Lambda"
+                    && a["Properties"]["MetricName"] == "Errors"
+                    && a["Properties"]["Dimensions"][0]["Value"] == json!({"Ref": function})),
+            "{function}'s errors are alarmed"
+        );
+    }
+    for api in ["WebhookApi", "AdminHttpApi"] {
+        assert!(
+            resources_of(&t, "AWS::CloudWatch::Alarm")
+                .iter()
+                .any(|(_, a)| a["Properties"]["MetricName"] == "5xx"
+                    && a["Properties"]["Dimensions"][0]["Value"] == json!({"Ref": api})),
+            "{api}'s 5xx are alarmed"
+        );
+    }
+}
+
+/// Only the webhook functions (which verify the signature first), and ops' optional replay role,
+/// may send to the event queue; only the processor may dead-letter by hand. Both as a Deny in the
+/// queue policy (whatever else an account's identities are granted) and in the roles.
+#[test]
+fn only_the_webhook_functions_may_send_to_the_event_queue() {
+    let t = template();
+    let webhook_roles: Vec<Value> = EventType::ALL
+        .iter()
+        .map(|e| {
+            let (name, _) = webhook_function(&t, *e);
+            json!({"Fn::GetAtt": [format!("{}Role", name.strip_suffix("Function").unwrap()), "Arn"]})
+        })
+        .collect();
+    let policy = &t["Resources"]["EventQueuePolicy"]["Properties"]["PolicyDocument"];
+    let statement = |sid: &str| -> Value {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no {sid}"))
+            .clone()
+    };
+    let only_webhooks = statement("OnlyWebhooksSendEvents");
+    assert_eq!(only_webhooks["Effect"], "Deny");
+    assert_eq!(only_webhooks["Principal"], "*");
+    assert_eq!(only_webhooks["Action"], "sqs:SendMessage");
+    assert_eq!(
+        only_webhooks["Resource"],
+        json!({"Fn::GetAtt": ["EventQueue", "Arn"]})
+    );
+    let branches = &only_webhooks["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]["Fn::If"];
+    assert_eq!(branches[0], "HasEventReplayPrincipal");
+    let mut with_replay = webhook_roles.clone();
+    with_replay.push(json!({"Ref": "EventReplayPrincipalArn"}));
+    assert_eq!(branches[1], json!(with_replay));
+    assert_eq!(branches[2], json!(webhook_roles));
+    assert_eq!(t["Parameters"]["EventReplayPrincipalArn"]["Default"], "");
+
+    let dead_letters = statement("OnlyTheProcessorDeadLetters");
+    assert_eq!(dead_letters["Effect"], "Deny");
+    assert_eq!(
+        dead_letters["Resource"],
+        json!({"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]})
+    );
+    assert_eq!(
+        dead_letters["Condition"]["ArnNotEquals"]["aws:PrincipalArn"],
+        json!({"Fn::GetAtt": ["ProcessorRole", "Arn"]})
+    );
+
+    // and the roles agree: exactly the webhook roles are granted SendMessage on the queue
+    let mut senders: Vec<Value> = Vec::new();
+    for (name, role) in resources_of(&t, "AWS::IAM::Role") {
+        for policy in role["Properties"]["Policies"].as_array().unwrap() {
+            for s in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+                if actions_of(s).contains(&"sqs:SendMessage".to_owned())
+                    && resources_in(s).contains(&json!({"Fn::GetAtt": ["EventQueue", "Arn"]}))
+                {
+                    senders.push(json!({"Fn::GetAtt": [name, "Arn"]}));
+                }
+            }
+        }
+    }
+    senders.sort_by_key(|v| v.to_string());
+    let mut expected = webhook_roles;
+    expected.sort_by_key(|v| v.to_string());
+    assert_eq!(senders, expected);
+}
+
+/// The processor's role consumes only its own queue (SAM's generated SQS policy reaches every
+/// queue), and its event source mapping never polls more batches than it may run.
+#[test]
+fn the_processor_consumes_only_its_own_queue_within_its_reserved_concurrency() {
+    let t = template();
+    let f = processor(&t);
+    let consume: Vec<Value> = role_statements(&t, "ProcessorFunction", f)
+        .into_iter()
+        .filter(|s| actions_of(s).iter().any(|a| a.starts_with("sqs:Receive")))
+        .collect();
+    assert_eq!(
+        consume,
+        vec![json!({
+            "Sid": "ConsumeEventQueue",
+            "Effect": "Allow",
+            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+            "Resource": {"Fn::GetAtt": ["EventQueue", "Arn"]}
+        })]
+    );
+    assert_eq!(
+        f["Properties"]["Events"]["Queue"]["Properties"]["ScalingConfig"]["MaximumConcurrency"],
+        json!({"Ref": "ProcessorConcurrency"})
+    );
+    assert_eq!(
+        f["Properties"]["ReservedConcurrentExecutions"],
+        json!({"Ref": "ProcessorConcurrency"})
+    );
+}
+
+/// Both APIs write one JSON access-log line per request to a log group with retention, and the
+/// line never carries a header, the body or the token.
+#[test]
+fn both_apis_write_access_logs_without_secrets() {
+    let t = template();
+    for (api, group) in [
+        ("WebhookApi", "WebhookApiAccessLogs"),
+        ("AdminHttpApi", "AdminApiAccessLogs"),
+    ] {
+        let settings = &t["Resources"][api]["Properties"]["AccessLogSettings"];
+        assert_eq!(
+            settings["DestinationArn"],
+            json!({"Fn::GetAtt": [group, "Arn"]}),
+            "{api}"
+        );
+        let format = settings["Format"].as_str().unwrap();
+        let fields: serde_json::Map<String, Value> =
+            serde_json::from_str(format).unwrap_or_else(|e| panic!("{api}: not JSON: {e}"));
+        for field in ["requestId", "routeKey", "status", "integrationError"] {
+            assert!(fields.contains_key(field), "{api}: {field}");
+        }
+        let lower = format.to_lowercase();
+        for secret in ["header", "body", "authorization", "signature"] {
+            assert!(!lower.contains(secret), "{api}: logs {secret}");
+        }
+        let group = &t["Resources"][group]["Properties"];
+        assert_eq!(group["RetentionInDays"], json!({"Ref": "LogRetentionDays"}));
+    }
+}
+
+/// Every checkov suppression in the template gives its reason (infra/scan-template prints them
+/// and fails on one without).
+#[test]
+fn every_scanner_suppression_gives_its_reason() {
+    let t = template();
+    let mut suppressed = 0;
+    for (name, r) in t["Resources"].as_object().unwrap() {
+        for skip in r["Metadata"]["checkov"]["skip"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let id = skip["id"].as_str().unwrap();
+            let comment = skip["comment"].as_str().unwrap_or("");
+            assert!(
+                comment.split_whitespace().count() >= 8,
+                "{name}: {id} needs its reason"
+            );
+            suppressed += 1;
+        }
+    }
+    assert!(suppressed > 0);
 }
