@@ -3,9 +3,11 @@
 //! each event's effects atomically. No AWS types: DynamoDB is an adapter behind `ProcessorStore`.
 
 mod batch;
+mod memory;
 mod store;
 
 pub use batch::{named_records, BatchOutcome, BatchRecord, Processor, RecordFailure};
+pub use memory::{MemoryState, MemoryStore, StoredEvent};
 pub use store::{
     migrate_legacy, Commit, CounterUpdate, LoadRequest, Loaded, MigrationStore, ProcessorStore,
     RecordId, StoreError, StoredHead, StoredRecord,
