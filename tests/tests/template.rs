@@ -966,6 +966,24 @@ fn the_export_bucket_is_private_encrypted_versioned_tls_only_and_expires() {
         logging["DestinationBucketName"],
         json!({"Ref": "ExportAccessLogBucket"})
     );
+    // nobody deletes an export (the lifecycle rule is not a principal)
+    let no_delete = t["Resources"]["ExportBucketPolicy"]["Properties"]["PolicyDocument"]
+        ["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "ExportsAreNeverDeleted")
+        .expect("exports are never deleted");
+    assert_eq!(no_delete["Effect"], "Deny");
+    assert_eq!(no_delete["Principal"], "*");
+    assert_eq!(
+        no_delete["Action"],
+        json!(["s3:DeleteObject", "s3:DeleteObjectVersion"])
+    );
+    assert_eq!(
+        no_delete["Resource"],
+        json!([{"Fn::Sub": "${ExportBucket.Arn}/ledger/*"}, {"Fn::Sub": "${ExportBucket.Arn}/stats/*"}])
+    );
     // only S3's log delivery for the export bucket may write the access logs
     let delivery = &t["Resources"]["ExportAccessLogBucketPolicy"]["Properties"]["PolicyDocument"]
         ["Statement"][0];
