@@ -51,6 +51,23 @@ fn resources_of<'a>(t: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
         .collect()
 }
 
+/// A statement's actions, whether written as one or a list.
+fn actions_of(s: &Value) -> Vec<String> {
+    match &s["Action"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
+        other => panic!("{other}"),
+    }
+}
+
+/// A statement's resources, whether written as one or a list.
+fn resources_in(s: &Value) -> Vec<Value> {
+    match &s["Resource"] {
+        Value::Array(r) => r.clone(),
+        r => vec![r.clone()],
+    }
+}
+
 /// The role a function runs as: its own (`<Name>Role` for `<Name>Function`), never SAM's.
 fn role_of<'a>(t: &'a Value, name: &str, f: &Value) -> &'a Value {
     let base = name
@@ -198,21 +215,14 @@ fn policies_are_least_privilege() {
             role["Properties"]["ManagedPolicyArns"].is_null(),
             "{name}: no managed policy"
         );
-        {
-            let statements = role_statements(&t, name, f);
-            for s in &statements {
-                assert_eq!(s["Effect"], "Allow", "{name}");
-                let actions: Vec<&str> = match &s["Action"] {
-                    Value::String(a) => vec![a.as_str()],
-                    Value::Array(a) => a.iter().map(|v| v.as_str().unwrap()).collect(),
-                    other => panic!("{name}: {other}"),
-                };
-                assert!(
-                    actions.iter().all(|a| !a.contains('*')),
-                    "{name}: wildcard action {actions:?}"
-                );
-                assert_ne!(s["Resource"], json!("*"), "{name}: wildcard resource");
-            }
+        for s in &role_statements(&t, name, f) {
+            assert_eq!(s["Effect"], "Allow", "{name}");
+            let actions = actions_of(s);
+            assert!(
+                actions.iter().all(|a| !a.contains('*')),
+                "{name}: wildcard action {actions:?}"
+            );
+            assert_ne!(s["Resource"], json!("*"), "{name}: wildcard resource");
         }
     }
     for event_type in EventType::ALL {
@@ -386,28 +396,7 @@ fn the_processor_gets_exactly_the_environment_the_code_reads() {
 #[test]
 fn the_processor_policy_is_append_only() {
     let t = template();
-    let statements = job_statements(&t, "ProcessorFunction", processor(&t));
-    let mut grants: Vec<(String, String)> = Vec::new();
-    for s in &statements {
-        let actions: Vec<String> = match &s["Action"] {
-            Value::String(a) => vec![a.clone()],
-            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
-            other => panic!("{other}"),
-        };
-        let resources: Vec<Value> = match &s["Resource"] {
-            Value::Array(r) => r.clone(),
-            r => vec![r.clone()],
-        };
-        for a in &actions {
-            for r in &resources {
-                let name = r["Fn::GetAtt"][0]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("{r}"))
-                    .to_owned();
-                grants.push((a.clone(), name));
-            }
-        }
-    }
+    let grants = grants(&t, "ProcessorFunction", processor(&t));
     for (action, resource) in &grants {
         assert!(
             [
@@ -745,17 +734,8 @@ fn the_admin_function_gets_exactly_the_environment_the_code_reads() {
 fn grants(t: &Value, name: &str, f: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for s in &job_statements(t, name, f) {
-        let actions: Vec<String> = match &s["Action"] {
-            Value::String(a) => vec![a.clone()],
-            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
-            other => panic!("{other}"),
-        };
-        let resources: Vec<Value> = match &s["Resource"] {
-            Value::Array(r) => r.clone(),
-            r => vec![r.clone()],
-        };
-        for a in &actions {
-            for r in &resources {
+        for a in &actions_of(s) {
+            for r in &resources_in(s) {
                 let name = match r {
                     Value::Object(o) if o.contains_key("Fn::GetAtt") => {
                         r["Fn::GetAtt"][0].as_str().unwrap().to_owned()
@@ -857,23 +837,21 @@ fn nothing_may_delete_and_the_ledger_is_only_ever_put_to() {
             !text.contains("DeleteItem") && !text.contains("BatchWriteItem"),
             "{name}"
         );
-        {
-            for (action, resource) in grants(&t, name, f) {
-                if resource == "LedgerTable" {
-                    assert!(
-                        [
-                            "dynamodb:PutItem",
-                            "dynamodb:GetItem",
-                            "dynamodb:BatchGetItem",
-                            "dynamodb:Query",
-                            // read the table into S3 (the finance export); change nothing
-                            "dynamodb:ExportTableToPointInTime",
-                            "dynamodb:DescribeExport"
-                        ]
-                        .contains(&action.as_str()),
-                        "{name}: {action} on the ledger"
-                    );
-                }
+        for (action, resource) in grants(&t, name, f) {
+            if resource == "LedgerTable" {
+                assert!(
+                    [
+                        "dynamodb:PutItem",
+                        "dynamodb:GetItem",
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:Query",
+                        // read the table into S3 (the finance export); change nothing
+                        "dynamodb:ExportTableToPointInTime",
+                        "dynamodb:DescribeExport"
+                    ]
+                    .contains(&action.as_str()),
+                    "{name}: {action} on the ledger"
+                );
             }
         }
     }
@@ -1246,21 +1224,6 @@ fn the_athena_tables_and_views_in_the_template_are_the_tested_sql() {
 }
 
 // ------------------------------------------------------------------ hardening (issue 12)
-
-fn actions_of(s: &Value) -> Vec<String> {
-    match &s["Action"] {
-        Value::String(a) => vec![a.clone()],
-        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
-        other => panic!("{other}"),
-    }
-}
-
-fn resources_in(s: &Value) -> Vec<Value> {
-    match &s["Resource"] {
-        Value::Array(r) => r.clone(),
-        r => vec![r.clone()],
-    }
-}
 
 /// Each function runs as its own role that only Lambda (in this account) may assume, writes
 /// only its own log group (kept `LogRetentionDays`, encrypted with the ops key), and has a
